@@ -1,0 +1,187 @@
+// The exported ABI of the hugemmu core, and nothing else. All arguments and
+// results are i32/u32/f64 (no BigInt at the boundary); bulk data goes through
+// the command, result and IO buffers whose offsets are exported below.
+
+export * from "./layout";
+import {
+  LAYOUT_CTRL, CTRL_RAM_PAGES, CTRL_DATA_MODE, CTRL_PGTABLE_LEVELS, CTRL_STATUS, CTRL_RESULT0, CTRL_RESULT1,
+  ERR_OK, ERR_HOST_MEMORY, ERR_BAD_HANDLE, ERR_BAD_ARGUMENT, LAYOUT_COUNTERS, LAYOUT_COUNTERS_SIZE, LAYOUT_IO,
+} from "./layout";
+import { hostmem_init, hostmem_exhausted } from "./lib/hostmem";
+import * as HM from "./lib/hostmem";
+import { page_alloc_init, set_alloc_fail_inject, nr_free_pages } from "./mm/page_alloc";
+import {
+  VM_EVENT_NAMES, NODE_STAT_NAMES, MTHP_STAT_NAMES, mthp_stat_present, NR_VM_EVENT_ITEMS, NR_NODE_STAT_ITEMS,
+  NR_MTHP_STATS, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES,
+} from "./mm/vmstat";
+import { KNOB_TABLE, sysfs_init_defaults, knob, knob_set_raw, NR_KNOBS } from "./kernel/sysfs";
+import * as T from "./mm/mm_types";
+import {
+  mmap_init, mm_alloc, task_create, task_by_pid, do_mmap, do_munmap, ERRNO_NAMES, EINVAL, ENOMEM, mm_free,
+  mm_nr_vmas,
+} from "./mm/mmap";
+import { do_mprotect } from "./mm/mprotect";
+import { do_madvise, MADVISE_NAMES } from "./mm/madvise";
+import { exit_mmap, get_mm_counter } from "./mm/memory";
+import { run_commands } from "./arch/x86/mmu";
+import { check_invariants, INVARIANT_NAMES } from "./mm/debug_vm";
+import { smaps_fill, SMAPS_FIELD_NAMES, SMAPS_RECORD_SIZE } from "./fs/proc/task_mmu";
+import { sysfs_write } from "./kernel/sysfs_write";
+
+export { SMAPS_RECORD_SIZE, NR_VM_EVENT_ITEMS, NR_NODE_STAT_ITEMS, NR_MTHP_STATS, NR_KNOBS };
+
+// --- name tables (the host builds its views from these) -------------------------
+export function names_vm_events(): string { return VM_EVENT_NAMES; }
+export function names_node_stats(): string { return NODE_STAT_NAMES; }
+export function names_mthp_stats(): string { return MTHP_STAT_NAMES; }
+export function names_knobs(): string { return KNOB_TABLE; }
+export function names_errno(): string { return ERRNO_NAMES; }
+export function names_vm_flags(): string { return T.VM_FLAG_MNEMONICS; }
+export function names_smaps_fields(): string { return SMAPS_FIELD_NAMES; }
+export function names_invariants(): string { return INVARIANT_NAMES; }
+export function names_madvise(): string { return MADVISE_NAMES; }
+export function mthp_stat_exists(order: u32, stat: u32): bool { return mthp_stat_present(order, stat); }
+
+@inline function status(code: i32): i32 {
+  store<i32>(LAYOUT_CTRL + CTRL_STATUS, code);
+  return code;
+}
+
+// Reset the host-memory flag before each call; report it after.
+@inline function begin(): void { HM.hostmem_exhausted = false; store<i32>(LAYOUT_CTRL + CTRL_STATUS, ERR_OK); }
+@inline function end_status(): i32 { return status(hostmem_exhausted ? ERR_HOST_MEMORY : ERR_OK); }
+
+// --- machine -------------------------------------------------------------------------
+export function machine_init(): i32 {
+  memory.fill(LAYOUT_COUNTERS, 0, LAYOUT_COUNTERS_SIZE);
+  hostmem_init();
+  sysfs_init_defaults();
+  const ram_pages = <u64>load<f64>(LAYOUT_CTRL + CTRL_RAM_PAGES);
+  const data = load<u32>(LAYOUT_CTRL + CTRL_DATA_MODE) != 0;
+  const levels = load<u32>(LAYOUT_CTRL + CTRL_PGTABLE_LEVELS) == 5 ? <u32>5 : <u32>4;
+  if (ram_pages < 1024 || ram_pages > (<u64>1 << 30)) return status(ERR_BAD_ARGUMENT);
+  if (!page_alloc_init(ram_pages, data, <u64>load<f64>(LAYOUT_CTRL + CTRL_RESULT0))) return status(ERR_HOST_MEMORY);
+  mmap_init(levels);
+  return status(ERR_OK);
+}
+
+// --- processes ------------------------------------------------------------------------
+export function spawn(): i32 {
+  begin();
+  const mm = mm_alloc();
+  if (mm == 0) return -ENOMEM;
+  const pid = task_create(mm);
+  if (pid == 0) { mm_free(mm); return -ENOMEM; }
+  end_status();
+  return <i32>pid;
+}
+
+export function process_exit(pid: u32): i32 {
+  begin();
+  const t = task_by_pid(pid);
+  if (t == 0) return status(ERR_BAD_HANDLE);
+  const mm = load<u32>(t + T.T_MM);
+  store<u32>(t + T.T_ALIVE, 0);
+  const users = load<u32>(mm + T.MM_USERS) - 1;
+  store<u32>(mm + T.MM_USERS, users);
+  if (users == 0) {
+    exit_mmap(mm);
+    mm_free(mm);
+  }
+  return end_status();
+}
+
+function task_mm(pid: u32): u32 {
+  const t = task_by_pid(pid);
+  return t == 0 ? 0 : load<u32>(t + T.T_MM);
+}
+
+// --- system calls (results: >= 0 or -errno) -----------------------------------------------
+export function sys_mmap(pid: u32, addr: f64, len: f64, prot: u32, flags: u32, align: f64): f64 {
+  begin();
+  const mm = task_mm(pid);
+  if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  const r = do_mmap(mm, <u64>addr, <u64>len, prot, flags, <u64>align, T.VK_ANON, 0, 0, 0);
+  end_status();
+  return <f64>r;
+}
+
+export function sys_munmap(pid: u32, addr: f64, len: f64): i32 {
+  begin();
+  const mm = task_mm(pid);
+  if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  const r = do_munmap(mm, <u64>addr, <u64>len);
+  end_status();
+  return r;
+}
+
+export function sys_mprotect(pid: u32, addr: f64, len: f64, prot: u32): i32 {
+  begin();
+  const mm = task_mm(pid);
+  if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  const r = do_mprotect(mm, <u64>addr, <u64>len, prot);
+  end_status();
+  return r;
+}
+
+export function sys_madvise(pid: u32, addr: f64, len: f64, advice: u32): i32 {
+  begin();
+  const t = task_by_pid(pid);
+  if (t == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  const r = do_madvise(t, load<u32>(t + T.T_MM), <u64>addr, <u64>len, advice);
+  end_status();
+  return r;
+}
+
+// --- batched accesses ----------------------------------------------------------------------
+export function run(first: u32, n: u32): i32 {
+  begin();
+  run_commands(first, n);
+  return end_status();
+}
+
+// --- views -------------------------------------------------------------------------------------
+// proc_status(pid): writes f64 fields into the IO buffer:
+// [RssAnon, RssFile, RssShmem, VmPTE bytes, VmSize pages, HugetlbPages pages, min_flt, maj_flt, nr_vmas]
+export function proc_status(pid: u32): i32 {
+  const t = task_by_pid(pid);
+  if (t == 0) return status(ERR_BAD_HANDLE);
+  const mm = load<u32>(t + T.T_MM);
+  store<f64>(LAYOUT_IO, <f64>get_mm_counter(mm, MM_ANONPAGES));
+  store<f64>(LAYOUT_IO + 8, <f64>get_mm_counter(mm, MM_FILEPAGES));
+  store<f64>(LAYOUT_IO + 16, <f64>get_mm_counter(mm, MM_SHMEMPAGES));
+  store<f64>(LAYOUT_IO + 24, <f64>load<i64>(mm + T.MM_PGTABLES_BYTES));
+  store<f64>(LAYOUT_IO + 32, <f64>load<u64>(mm + T.MM_TOTAL_VM));
+  store<f64>(LAYOUT_IO + 40, <f64>load<i64>(mm + T.MM_HUGETLB_USAGE));
+  store<f64>(LAYOUT_IO + 48, <f64>load<u64>(t + T.T_MIN_FLT));
+  store<f64>(LAYOUT_IO + 56, <f64>load<u64>(t + T.T_MAJ_FLT));
+  store<f64>(LAYOUT_IO + 64, <f64>mm_nr_vmas(mm));
+  return status(ERR_OK);
+}
+
+// smaps records for VMAs [first, first + max); returns the count (or -1 for a bad pid)
+export function proc_smaps(pid: u32, first: u32, max: u32): i32 {
+  const mm = task_mm(pid);
+  if (mm == 0) { status(ERR_BAD_HANDLE); return -1; }
+  status(ERR_OK);
+  return <i32>smaps_fill(mm, first, max);
+}
+
+export function nr_vmas(pid: u32): i32 {
+  const mm = task_mm(pid);
+  return mm == 0 ? -1 : <i32>mm_nr_vmas(mm);
+}
+
+// --- sysfs -------------------------------------------------------------------------------------
+export function sysfs_set(id: u32, value: f64): i32 {
+  begin();
+  const r = sysfs_write(id, <u64>value);
+  end_status();
+  return r;
+}
+export function sysfs_get(id: u32): f64 { return id < NR_KNOBS ? <f64>knob(id) : -1; }
+
+// --- checks and test hooks ----------------------------------------------------------------------
+export function invariants(): i32 { return <i32>check_invariants(); }
+export function inject_alloc_failures(n: u32, min_order: u32): void { set_alloc_fail_inject(n, min_order); }
+export function free_pages_count(): f64 { return <f64>nr_free_pages(); }

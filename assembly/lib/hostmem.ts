@@ -1,0 +1,206 @@
+// Host memory of the core: the wasm linear memory above __heap_base.
+//
+// Three tiers, none managed by AssemblyScript's runtime (--runtime stub):
+//  - chunks: 2 MiB, 2 MiB aligned (data backing and page-table storage of a pageblock)
+//  - blocks: power-of-two sizes 4 KiB .. 1 MiB carved from chunks (frame arrays,
+//    VMA arrays, growable tables)
+//  - slabs:  fixed-size records (mm, vma, folio, buddy records ...) carved from 4 KiB blocks
+// Allocation failure returns 0 and raises `hostmem_exhausted`, which the
+// calling kernel path turns into an allocation failure (ENOMEM / VM_FAULT_OOM)
+// while the batch reports ERR_HOST_MEMORY: the state stays consistent.
+
+import { LAYOUT_CTRL, CTRL_HOST_BYTES, CTRL_HEAP_USED, CTRL_HOST_LIMIT_PAGES } from "../layout";
+
+export const CHUNK_SHIFT: u32 = 21;
+export const CHUNK_SIZE: u32 = 1 << CHUNK_SHIFT;
+const WASM_PAGE_SHIFT: u32 = 16;
+const NR_CLASSES: u32 = 9; // 4K << 0 .. 4K << 8 (1 MiB); chunks are class 9
+
+let heap_start: u64 = 0;
+let heap_brk: u64 = 0; // first byte never handed out
+let chunk_free: u32 = 0; // free chunk list (link in first word)
+let heap_used: u64 = 0;
+export let hostmem_exhausted: bool = false;
+
+// per-class free lists of blocks (class c = 4096 << c bytes)
+const class_free = memory.data(4 * NR_CLASSES);
+
+// slab descriptors: free list head, object size, current carve block, bytes left
+export const SLAB_MM: u32 = 0;
+export const SLAB_VMA: u32 = 1;
+export const SLAB_FOLIO: u32 = 2;
+export const SLAB_BUDDY: u32 = 3;
+export const SLAB_TASK: u32 = 4;
+export const SLAB_ANON_VMA: u32 = 5;
+export const SLAB_SMALL: u32 = 6; // 32-byte misc records
+export const SLAB_FILE: u32 = 7;
+export const SLAB_FRAMES: u32 = 8; // 512 x u32 frame entries of one pageblock
+const NR_SLABS: u32 = 9;
+const slabs = memory.data(16 * NR_SLABS);
+
+export function hostmem_init(): void {
+  heap_start = (<u64>__heap_base + CHUNK_SIZE - 1) & ~(<u64>CHUNK_SIZE - 1);
+  heap_brk = heap_start;
+  chunk_free = 0;
+  heap_used = 0;
+  hostmem_exhausted = false;
+  memory.fill(class_free, 0, 4 * NR_CLASSES);
+  memory.fill(slabs, 0, 16 * NR_SLABS);
+  slab_setup(SLAB_MM, 256);
+  slab_setup(SLAB_VMA, 128);
+  slab_setup(SLAB_FOLIO, 96);
+  slab_setup(SLAB_BUDDY, 256);
+  slab_setup(SLAB_TASK, 64);
+  slab_setup(SLAB_ANON_VMA, 32);
+  slab_setup(SLAB_SMALL, 32);
+  slab_setup(SLAB_FILE, 128);
+  slab_setup(SLAB_FRAMES, 2048);
+  publish();
+}
+
+function publish(): void {
+  store<f64>(LAYOUT_CTRL + CTRL_HOST_BYTES, <f64>(<u64>memory.size() << WASM_PAGE_SHIFT));
+  store<f64>(LAYOUT_CTRL + CTRL_HEAP_USED, <f64>heap_used);
+}
+
+function host_limit_bytes(): u64 {
+  let pages = load<u32>(LAYOUT_CTRL + CTRL_HOST_LIMIT_PAGES);
+  if (pages == 0 || pages > 65536) pages = 65536;
+  return <u64>pages << WASM_PAGE_SHIFT;
+}
+
+// Make [0, end) addressable. memory.size() << 16 would overflow at 4 GiB: compute in u64.
+function ensure_memory(end: u64): bool {
+  const have = <u64>memory.size() << WASM_PAGE_SHIFT;
+  if (end <= have) return true;
+  if (end > host_limit_bytes()) { hostmem_exhausted = true; return false; }
+  // grow in steps of at least 32 MiB to keep memory.grow calls rare
+  let want = (end - have + 0xffff) >> WASM_PAGE_SHIFT;
+  if (want < 512) want = 512;
+  const limit_pages = host_limit_bytes() >> WASM_PAGE_SHIFT;
+  const cur = <u64>memory.size();
+  if (cur + want > limit_pages) want = limit_pages - cur;
+  if (memory.grow(<i32>want) < 0) {
+    const need = (end - have + 0xffff) >> WASM_PAGE_SHIFT;
+    if (memory.grow(<i32>need) < 0) { hostmem_exhausted = true; return false; }
+  }
+  publish();
+  return true;
+}
+
+// A contiguous reservation made once at machine creation (pageblock table).
+export function hostmem_reserve(bytes: u64): u32 {
+  const size = (bytes + CHUNK_SIZE - 1) & ~(<u64>CHUNK_SIZE - 1);
+  if (!ensure_memory(heap_brk + size)) return 0;
+  const p = heap_brk;
+  heap_brk += size;
+  heap_used += size;
+  publish();
+  return <u32>p;
+}
+
+export function alloc_chunk(): u32 {
+  let p = chunk_free;
+  if (p != 0) {
+    chunk_free = load<u32>(p);
+    store<u32>(p, 0);
+  } else {
+    if (!ensure_memory(heap_brk + CHUNK_SIZE)) return 0;
+    p = <u32>heap_brk;
+    heap_brk += CHUNK_SIZE;
+  }
+  heap_used += CHUNK_SIZE;
+  publish();
+  return p;
+}
+
+// Recycled chunks hold old bytes: callers that need zeroes must clear them.
+export function free_chunk(p: u32): void {
+  store<u32>(p, chunk_free);
+  chunk_free = p;
+  heap_used -= CHUNK_SIZE;
+}
+
+@inline function size_class(size: u32): u32 {
+  if (size <= 4096) return 0;
+  return 32 - clz(size - 1) - 12;
+}
+
+// Power-of-two block of at least `size` bytes (4 KiB .. 2 MiB), zeroed.
+export function alloc_block(size: u32): u32 {
+  const c = size_class(size);
+  if (c >= NR_CLASSES) {
+    const p = alloc_chunk();
+    if (p != 0) memory.fill(p, 0, CHUNK_SIZE);
+    return p;
+  }
+  const bsize: u32 = 4096 << c;
+  let p = load<u32>(class_free + 4 * c);
+  if (p == 0) {
+    const ch = alloc_chunk();
+    if (ch == 0) return 0;
+    heap_used -= CHUNK_SIZE; // accounted per block below
+    // carve the chunk: thread all blocks on the free list
+    const n = CHUNK_SIZE / bsize;
+    for (let i: u32 = n; i > 0; i--) {
+      const b = ch + (i - 1) * bsize;
+      store<u32>(b, p);
+      p = b;
+    }
+  }
+  store<u32>(class_free + 4 * c, load<u32>(p));
+  memory.fill(p, 0, bsize);
+  heap_used += bsize;
+  return p;
+}
+
+export function free_block(p: u32, size: u32): void {
+  const c = size_class(size);
+  if (c >= NR_CLASSES) { free_chunk(p); return; }
+  store<u32>(p, load<u32>(class_free + 4 * c));
+  store<u32>(class_free + 4 * c, p);
+  heap_used -= <u64>(4096 << c);
+}
+
+// --- slabs -------------------------------------------------------------------
+
+function slab_setup(id: u32, size: u32): void {
+  const d = slabs + 16 * id;
+  store<u32>(d, 0); // free list
+  store<u32>(d, size, 4);
+  store<u32>(d, 0, 8); // carve pointer
+  store<u32>(d, 0, 12); // bytes left in carve block
+}
+
+// Zeroed record, or 0 when host memory is exhausted.
+export function slab_alloc(id: u32): u32 {
+  const d = slabs + 16 * id;
+  const size = load<u32>(d, 4);
+  let p = load<u32>(d);
+  if (p != 0) {
+    store<u32>(d, load<u32>(p));
+  } else {
+    let left = load<u32>(d, 12);
+    if (left < size) {
+      const b = alloc_block(65536);
+      if (b == 0) return 0;
+      store<u32>(d, b, 8);
+      left = 65536;
+    }
+    p = load<u32>(d, 8);
+    store<u32>(d, p + size, 8);
+    store<u32>(d, left - size, 12);
+  }
+  memory.fill(p, 0, size);
+  return p;
+}
+
+export function slab_free(id: u32, p: u32): void {
+  const d = slabs + 16 * id;
+  store<u32>(p, load<u32>(d));
+  store<u32>(d, p);
+}
+
+export function hostmem_bytes_in_use(): u64 {
+  return heap_used;
+}

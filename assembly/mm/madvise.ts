@@ -1,0 +1,136 @@
+// madvise(2) (mm/madvise.c): flag advice updates VMAs (split/merge), zapping
+// advice works on the page tables.
+
+import * as T from "./mm_types";
+import {
+  find_vma, vma_index_after, mm_vma, vma_modify_flags, vma_try_merge_around, EINVAL, ENOMEM, PAGE_MASK,
+} from "./mmap";
+import { zap_page_range_single } from "./memory";
+import * as H from "./huge_memory";
+
+export const MADV_NORMAL: u32 = 0;
+export const MADV_RANDOM: u32 = 1;
+export const MADV_SEQUENTIAL: u32 = 2;
+export const MADV_WILLNEED: u32 = 3;
+export const MADV_DONTNEED: u32 = 4;
+export const MADV_FREE: u32 = 8;
+export const MADV_REMOVE: u32 = 9;
+export const MADV_DONTFORK: u32 = 10;
+export const MADV_DOFORK: u32 = 11;
+export const MADV_MERGEABLE: u32 = 12;
+export const MADV_UNMERGEABLE: u32 = 13;
+export const MADV_HUGEPAGE: u32 = 14;
+export const MADV_NOHUGEPAGE: u32 = 15;
+export const MADV_DONTDUMP: u32 = 16;
+export const MADV_DODUMP: u32 = 17;
+export const MADV_WIPEONFORK: u32 = 18;
+export const MADV_KEEPONFORK: u32 = 19;
+export const MADV_COLD: u32 = 20;
+export const MADV_PAGEOUT: u32 = 21;
+export const MADV_POPULATE_READ: u32 = 22;
+export const MADV_POPULATE_WRITE: u32 = 23;
+export const MADV_DONTNEED_LOCKED: u32 = 24;
+export const MADV_COLLAPSE: u32 = 25;
+
+export const MADVISE_NAMES: string =
+  "0 normal\n1 random\n2 sequential\n3 willneed\n4 dontneed\n8 free\n9 remove\n10 dontfork\n11 dofork\n" +
+  "14 hugepage\n15 nohugepage\n16 dontdump\n17 dodump\n18 wipeonfork\n19 keeponfork\n20 cold\n21 pageout\n" +
+  "22 populate_read\n23 populate_write\n24 dontneed_locked\n25 collapse";
+
+function madvise_behavior_valid(b: u32): bool {
+  return b <= 4 || (b >= 8 && b <= 25 && b != 12 && b != 13);
+}
+
+// Advice that only changes vm_flags (madvise_update_vma)
+function madvise_new_flags(vma: u32, behavior: u32, flags: u64): i64 {
+  switch (behavior) {
+    case MADV_NORMAL: return <i64>(flags & ~(T.VM_RAND_READ | T.VM_SEQ_READ));
+    case MADV_SEQUENTIAL: return <i64>((flags & ~T.VM_RAND_READ) | T.VM_SEQ_READ);
+    case MADV_RANDOM: return <i64>((flags & ~T.VM_SEQ_READ) | T.VM_RAND_READ);
+    case MADV_DONTFORK: return <i64>(flags | T.VM_DONTCOPY);
+    case MADV_DOFORK:
+      if (flags & T.VM_IO) return -EINVAL;
+      return <i64>(flags & ~T.VM_DONTCOPY);
+    case MADV_WIPEONFORK:
+      // only for private anonymous memory (no vm_file, not shared)
+      if (load<u8>(vma + T.V_KIND) != T.VK_ANON || (flags & T.VM_SHARED)) return -EINVAL;
+      return <i64>(flags | T.VM_WIPEONFORK);
+    case MADV_KEEPONFORK: return <i64>(flags & ~T.VM_WIPEONFORK);
+    case MADV_DONTDUMP: return <i64>(flags | T.VM_DONTDUMP);
+    case MADV_DODUMP:
+      if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) return <i64>(flags & ~T.VM_DONTDUMP);
+      return <i64>(flags & ~T.VM_DONTDUMP);
+    case MADV_HUGEPAGE: return <i64>((flags & ~T.VM_NOHUGEPAGE) | T.VM_HUGEPAGE);
+    case MADV_NOHUGEPAGE: return <i64>((flags & ~T.VM_HUGEPAGE) | T.VM_NOHUGEPAGE);
+  }
+  return <i64>flags;
+}
+
+function is_flag_advice(b: u32): bool {
+  return b == MADV_NORMAL || b == MADV_SEQUENTIAL || b == MADV_RANDOM || b == MADV_DONTFORK || b == MADV_DOFORK ||
+    b == MADV_WIPEONFORK || b == MADV_KEEPONFORK || b == MADV_DONTDUMP || b == MADV_DODUMP ||
+    b == MADV_HUGEPAGE || b == MADV_NOHUGEPAGE;
+}
+
+export let madvise_last_end: u64 = 0; // end of the VMA the last visit left behind
+
+// madvise_vma_behavior() for one VMA piece [start, end)
+function madvise_vma(task: u32, mm: u32, vma: u32, start: u64, end: u64, behavior: u32): i32 {
+  madvise_last_end = end;
+  if (is_flag_advice(behavior)) {
+    const nf = madvise_new_flags(vma, behavior, load<u64>(vma + T.V_FLAGS));
+    if (nf < 0) return <i32>nf;
+    const r = vma_modify_flags(mm, vma, start, end, <u64>nf);
+    if (r < 0) return <i32>r;
+    const v = vma_try_merge_around(mm, <u32>r);
+    madvise_last_end = min<u64>(load<u64>(v + T.V_END), end);
+    if (behavior == MADV_HUGEPAGE) H.khugepaged_enter_vma(v);
+    return 0;
+  }
+  switch (behavior) {
+    case MADV_DONTNEED:
+    case MADV_DONTNEED_LOCKED: {
+      const flags = load<u64>(vma + T.V_FLAGS);
+      if (flags & (T.VM_PFNMAP | (behavior == MADV_DONTNEED ? T.VM_LOCKED : 0))) return -EINVAL;
+      if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) {
+        const r = H.hugetlb_dontneed_range(vma, start, end);
+        if (r < 0) return r;
+        return 0;
+      }
+      zap_page_range_single(vma, start, end, true);
+      return 0;
+    }
+    case MADV_WILLNEED:
+      return 0; // anonymous memory without swap: nothing to read ahead
+  }
+  return H.madvise_huge_behavior(task, mm, vma, start, end, behavior);
+}
+
+// do_madvise() + madvise_walk_vmas()
+export function do_madvise(task: u32, mm: u32, start: u64, len_in: u64, behavior: u32): i32 {
+  if (!madvise_behavior_valid(behavior)) return -EINVAL;
+  if (start & 4095) return -EINVAL;
+  const len = (len_in + 4095) & PAGE_MASK;
+  if (len_in != 0 && len == 0) return -EINVAL;
+  const end = start + len;
+  if (end < start) return -EINVAL;
+  if (end == start) return 0;
+  let unmapped_error: i32 = 0;
+  let vma = find_vma(mm, start);
+  while (true) {
+    if (vma == 0) return -ENOMEM;
+    if (start < load<u64>(vma + T.V_START)) {
+      unmapped_error = -ENOMEM;
+      start = load<u64>(vma + T.V_START);
+      if (start >= end) break;
+    }
+    let tmp = load<u64>(vma + T.V_END);
+    if (end < tmp) tmp = end;
+    const err = madvise_vma(task, mm, vma, start, tmp, behavior);
+    if (err) return err;
+    start = max<u64>(tmp, madvise_last_end);
+    if (start >= end) break;
+    vma = find_vma(mm, start);
+  }
+  return unmapped_error;
+}

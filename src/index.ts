@@ -1,0 +1,8 @@
+/** hugemmu: an emulator of the Linux MMU and the kernel's huge-page memory management. */
+export { Machine, type Command, type CommandResult } from './machine.js';
+export { Process, type MmapOptions, type TouchOptions, type ProcStatus, type SmapsEntry, parseProt } from './process.js';
+export type { MachineConfig } from './config.js';
+export {
+  ErrnoError, SignalError, HostMemoryError, ConfigError, MachineBrokenError, InvariantError, UnsupportedFeatureError,
+} from './errors.js';
+export { parseSize, toBytes, KiB, MiB, GiB, TiB } from './units.js';

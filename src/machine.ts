@@ -1,0 +1,281 @@
+/** Machine: one emulated computer (RAM, sysfs knobs, processes) backed by one core instance. */
+import { Core, type KnobInfo } from './core.js';
+import { resolveConfig, type MachineConfig, type ResolvedConfig } from './config.js';
+import { ConfigError, ErrnoError, HostMemoryError, InvariantError, SignalError } from './errors.js';
+import { Process } from './process.js';
+import * as procfs from './procfs.js';
+
+export interface Command {
+  op: 'load' | 'store' | 'touch' | 'verify' | 'fill';
+  pid: number;
+  addr: number;
+  len?: number;
+  stride?: number;
+  /** pattern origin for touch/verify (the pattern byte of offset o is (16*gen + o/4096) & 0xff) */
+  base?: number;
+  write?: boolean;
+  /** store/fill: the byte; touch/verify: the generation */
+  arg?: number;
+}
+
+export interface CommandResult {
+  /** 0, or the signal: 11 SIGSEGV, 7 SIGBUS, 9 OOM */
+  signal: number;
+  value: number;
+  faults: number;
+  /** fault address, or the first mismatching address of a verify */
+  address: number;
+  mismatches: number;
+}
+
+const OPS = { load: 1, store: 2, touch: 3, verify: 4, fill: 5 } as const;
+
+export class Machine {
+  readonly core: Core;
+  readonly config: ResolvedConfig;
+  private knobByPath = new Map<string, KnobInfo>();
+  private procs = new Map<number, Process>();
+
+  private constructor(core: Core, config: ResolvedConfig) {
+    this.core = core;
+    this.config = config;
+    for (const k of core.info.knobs) this.knobByPath.set(k.path, k);
+  }
+
+  static async create(config: MachineConfig = {}): Promise<Machine> {
+    const cfg = resolveConfig(config);
+    const core = await Core.create(cfg.core);
+    const m = new Machine(core, cfg);
+    const c = core.c;
+    const dv = core.view();
+    dv.setFloat64(c.LAYOUT_CTRL + c.CTRL_RAM_PAGES, Math.floor(cfg.ram / 4096), true);
+    dv.setUint32(c.LAYOUT_CTRL + c.CTRL_DATA_MODE, cfg.data ? 1 : 0, true);
+    dv.setUint32(c.LAYOUT_CTRL + c.CTRL_PGTABLE_LEVELS, cfg.pagingLevels, true);
+    dv.setUint32(c.LAYOUT_CTRL + c.CTRL_HOST_LIMIT_PAGES, Math.floor(cfg.hostMemoryLimit / 65536), true);
+    dv.setFloat64(c.LAYOUT_CTRL + c.CTRL_RESULT0, cfg.minFreeKbytes, true);
+    const st = core.call('machine_init', () => core.e.machine_init());
+    if (st === c.ERR_HOST_MEMORY) throw new HostMemoryError('Machine.create');
+    if (st !== 0) throw new ConfigError(`the core refused the machine configuration (status ${st})`);
+    for (const [path, v] of Object.entries(cfg.sysfs)) {
+      if (!m.knobByPath.has(path)) throw new ConfigError(`config.sysfs: unknown knob '${path}'`);
+      m.setSysfs(path, v);
+    }
+    for (const [name, v] of Object.entries(cfg.variants)) {
+      if (!m.knobByPath.has('hugemmu/' + name)) throw new ConfigError(`config.variants: unknown variant '${name}' (known: ${m.variantNames().join(', ')})`);
+      m.setSysfs('hugemmu/' + name, v);
+    }
+    return m;
+  }
+
+  variantNames(): string[] {
+    return [...this.knobByPath.keys()].filter((p) => p.startsWith('hugemmu/')).map((p) => p.slice(8));
+  }
+
+  knobs(): KnobInfo[] {
+    return this.core.info.knobs;
+  }
+
+  /** Start a new process with an empty address space. */
+  spawn(): Process {
+    const pid = this.core.call('spawn', () => this.core.e.spawn());
+    if (pid < 0) {
+      if (this.core.status() === this.core.c.ERR_HOST_MEMORY) throw new HostMemoryError('spawn');
+      throw new ErrnoError(this.errnoName(-pid), 'fork', pid);
+    }
+    return this.adopt(pid);
+  }
+
+  /** @internal */
+  adopt(pid: number): Process {
+    const p = new Process(this, pid);
+    this.procs.set(pid, p);
+    return p;
+  }
+
+  /** @internal */
+  forget(pid: number): void {
+    this.procs.delete(pid);
+  }
+
+  processes(): Process[] {
+    return [...this.procs.values()];
+  }
+
+  errnoName(code: number): string {
+    return this.core.info.errno.get(code) ?? `E${code}`;
+  }
+
+  /** @internal throw for status codes that mean "host memory" */
+  checkHostStatus(what: string): void {
+    if (this.core.status() === this.core.c.ERR_HOST_MEMORY) throw new HostMemoryError(what);
+  }
+
+  // --- sysfs ------------------------------------------------------------------------------
+
+  private knob(path: string): KnobInfo {
+    const p = path.replace(/^\/sys\/kernel\/mm\//, '').replace(/^\/proc\/sys\//, '');
+    const k = this.knobByPath.get(p);
+    if (!k) throw new ConfigError(`unknown knob '${path}'`);
+    return k;
+  }
+
+  /** Write a knob as its sysfs file would be written ('always', '511', ...). */
+  setSysfs(path: string, value: string | number): void {
+    const k = this.knob(path);
+    let v: number;
+    if (k.values) {
+      v = k.values.indexOf(String(value).trim());
+      if (v < 0) throw new ErrnoError('EINVAL', `write ${k.path}`, -22);
+    } else {
+      v = typeof value === 'number' ? value : Number(String(value).trim());
+      if (!Number.isInteger(v) || v < k.min || v > k.max) throw new ErrnoError('EINVAL', `write ${k.path}`, -22);
+    }
+    const r = this.core.call('sysfs_set', () => this.core.e.sysfs_set(k.id, v));
+    this.checkHostStatus(`write ${k.path}`);
+    if (r < 0) throw new ErrnoError(this.errnoName(-r), `write ${k.path}`, r);
+  }
+
+  /** The selected value of a knob ('madvise', '511'). */
+  getSysfs(path: string): string {
+    const k = this.knob(path);
+    const v = this.core.e.sysfs_get(k.id);
+    return k.values ? k.values[v] : String(v);
+  }
+
+  /** The knob as its file reads ('always [madvise] never'). */
+  readSysfs(path: string): string {
+    const k = this.knob(path);
+    const v = this.core.e.sysfs_get(k.id);
+    if (!k.values) return String(v);
+    return k.values.map((s, i) => (i === v ? `[${s}]` : s)).join(' ');
+  }
+
+  // --- counters ------------------------------------------------------------------------------
+
+  /** /proc/vmstat events */
+  vmstat(): Record<string, number> {
+    const { c, vmEvents } = this.core.info;
+    const dv = this.core.view();
+    const out: Record<string, number> = {};
+    vmEvents.forEach((n, i) => {
+      out[n] = Number(dv.getBigUint64(c.LAYOUT_COUNTERS + c.CNT_VM_EVENTS + 8 * i, true));
+    });
+    return out;
+  }
+
+  /** node statistics in pages (NR_ANON_MAPPED as 'nr_anon_pages', ...) */
+  nodeStats(): Record<string, number> {
+    const { c, nodeStats } = this.core.info;
+    const dv = this.core.view();
+    const out: Record<string, number> = {};
+    nodeStats.forEach((n, i) => {
+      out[n] = Number(dv.getBigInt64(c.LAYOUT_COUNTERS + c.CNT_NODE_STATS + 8 * i, true));
+    });
+    return out;
+  }
+
+  /** per-size mTHP stats: {'64kB': {anon_fault_alloc: 4, ...}, ...} with the files each size has */
+  mthp(): Record<string, Record<string, number>> {
+    const { c, mthpStats, mthpPresent } = this.core.info;
+    const dv = this.core.view();
+    const out: Record<string, Record<string, number>> = {};
+    for (let o = 1; o < c.MTHP_ORDERS; o++) {
+      if (!mthpPresent[o].some(Boolean)) continue;
+      if (o === 18 && !this.knobByPath.has('transparent_hugepage/hugepages-1048576kB/enabled')) continue;
+      const rec: Record<string, number> = {};
+      mthpStats.forEach((s, i) => {
+        if (mthpPresent[o][i])
+          rec[s] = Number(dv.getBigInt64(c.LAYOUT_COUNTERS + c.CNT_MTHP + 8 * (o * c.MTHP_STATS_PER_ORDER + i), true));
+      });
+      out[`${4 << o}kB`] = rec;
+    }
+    return out;
+  }
+
+  /** /proc/meminfo fields in kB (and HugePages_* in pages) */
+  meminfo(): Record<string, number> {
+    return procfs.meminfo(this);
+  }
+
+  /** The text of a /proc or /sys file, in the kernel's format. */
+  text(path: string): string {
+    return procfs.text(this, path);
+  }
+
+  /** Verify the core's invariants (mapcounts, refcounts, RSS, page-table counts, free memory). */
+  checkInvariants(): void {
+    const code = this.core.call('invariants', () => this.core.e.invariants());
+    if (code === 0) return;
+    const dv = this.core.view();
+    const io = this.core.c.LAYOUT_IO;
+    const a = dv.getFloat64(io + 8, true), b = dv.getFloat64(io + 16, true), d = dv.getFloat64(io + 24, true);
+    const what = this.core.info.invariants.get(code) ?? `invariant ${code}`;
+    throw new InvariantError(`invariant violated: ${what} (details: ${a}, expected ${b}, found ${d})`, code);
+  }
+
+  /** Fault injection (like fail_page_alloc): the next n allocations of order >= minOrder fail. */
+  injectAllocFailures(n: number, minOrder = 0): void {
+    this.core.e.inject_alloc_failures(n, minOrder);
+  }
+
+  /** Host memory used by the core: wasm memory size and bytes handed out by its allocator. */
+  hostMemory(): { wasmBytes: number; heapBytes: number } {
+    return { wasmBytes: this.core.hostBytes(), heapBytes: this.core.heapUsed() };
+  }
+
+  // --- batched accesses ----------------------------------------------------------------------
+
+  /** Run commands in the core in batches; one result per command. */
+  exec(cmds: Command[]): CommandResult[] {
+    const c = this.core.c;
+    const out: CommandResult[] = [];
+    for (let first = 0; first < cmds.length; first += c.CMD_MAX) {
+      const n = Math.min(c.CMD_MAX, cmds.length - first);
+      let dv = this.core.view();
+      for (let i = 0; i < n; i++) {
+        const cmd = cmds[first + i];
+        const p = c.LAYOUT_CMD + i * c.CMD_RECORD_SIZE;
+        const flags = cmd.write ? c.CMDF_WRITE : 0;
+        dv.setUint32(p, OPS[cmd.op] | (flags << 8) | ((cmd.arg ?? 0) << 16), true);
+        dv.setUint32(p + 4, cmd.pid, true);
+        dv.setFloat64(p + 8, cmd.addr, true);
+        dv.setFloat64(p + 16, cmd.len ?? 1, true);
+        dv.setFloat64(p + 24, cmd.stride ?? 4096, true);
+        dv.setFloat64(p + 32, cmd.base ?? cmd.addr, true);
+      }
+      this.core.call('run', () => this.core.e.run(0, n));
+      dv = this.core.view();
+      for (let i = 0; i < n; i++) {
+        const r = c.LAYOUT_RES + i * c.RES_RECORD_SIZE;
+        const signal = dv.getInt32(r, true);
+        if (signal === c.SIG_HOSTMEM) throw new HostMemoryError(`${cmds[first + i].op} at 0x${dv.getFloat64(r + 16, true).toString(16)}`);
+        out.push({
+          signal,
+          value: dv.getUint32(r + 4, true),
+          faults: dv.getFloat64(r + 8, true),
+          address: dv.getFloat64(r + 16, true),
+          mismatches: dv.getFloat64(r + 24, true),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** @internal run one command, throwing SignalError on a signal */
+  exec1(cmd: Command): CommandResult {
+    const r = this.exec([cmd])[0];
+    if (r.signal === -1) throw new ConfigError(`process ${cmd.pid} does not exist`);
+    if (r.signal !== 0) {
+      const name = r.signal === 11 ? 'SIGSEGV' : r.signal === 7 ? 'SIGBUS' : 'OOM';
+      throw new SignalError(name, r.address, r.faults);
+    }
+    return r;
+  }
+
+  /** Pages free in the buddy allocator. */
+  freePages(): number {
+    return this.core.e.free_pages_count();
+  }
+}
+
+export { SignalError };

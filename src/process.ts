@@ -1,0 +1,254 @@
+/** Process: a task with its own mm, driven through system calls and batched accesses. */
+import type { Machine, CommandResult } from './machine.js';
+import { ConfigError, ErrnoError, UnsupportedFeatureError } from './errors.js';
+import { toBytes } from './units.js';
+
+export type Prot = string | number;
+
+export interface MmapOptions {
+  /** address hint, or the address with fixed / fixedNoReplace */
+  addr?: number;
+  /** 'rw' (default), 'r', 'rwx', 'none', or PROT_* bits */
+  prot?: Prot;
+  /** 'private|anonymous' (default); add 'fixed', 'fixed_noreplace', 'noreserve', 'populate' */
+  flags?: string | number;
+  /** hugemmu extension: place the mapping at a multiple of align */
+  align?: number | string;
+}
+
+export interface TouchOptions {
+  write?: boolean;
+  stride?: number | string;
+  /** pattern generation of writes: byte at offset o is (16*gen + o/4096) & 0xff */
+  gen?: number;
+  /** pattern origin (default: the start address) */
+  base?: number;
+}
+
+export interface ProcStatus {
+  VmSize: number;
+  VmRSS: number;
+  RssAnon: number;
+  RssFile: number;
+  RssShmem: number;
+  VmPTE: number;
+  HugetlbPages: number;
+  minflt: number;
+  majflt: number;
+  nr_vmas: number;
+}
+
+export interface SmapsEntry {
+  start: number;
+  end: number;
+  pgoff: number;
+  vmFlags: string;
+  /** every field in kB as the kernel prints it (THPeligible as 0/1) */
+  fields: Record<string, number>;
+}
+
+export const PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
+const MAP_FLAGS: Record<string, number> = {
+  shared: 0x01, private: 0x02, shared_validate: 0x03, fixed: 0x10, anonymous: 0x20, anon: 0x20,
+  noreserve: 0x4000, populate: 0x8000, hugetlb: 0x40000, fixed_noreplace: 0x100000,
+};
+
+export function parseProt(p: Prot): number {
+  if (typeof p === 'number') return p;
+  if (p === 'none') return 0;
+  let v = 0;
+  for (const ch of p) {
+    if (ch === 'r') v |= PROT_READ;
+    else if (ch === 'w') v |= PROT_WRITE;
+    else if (ch === 'x') v |= PROT_EXEC;
+    else throw new ConfigError(`bad protection '${p}' (use r, w, x combinations or 'none')`);
+  }
+  return v;
+}
+
+function parseFlags(f: string | number): number {
+  if (typeof f === 'number') return f;
+  let v = 0;
+  for (const part of f.split('|').map((s) => s.trim().toLowerCase())) {
+    const bit = MAP_FLAGS[part];
+    if (bit === undefined) throw new ConfigError(`bad mmap flag '${part}' (known: ${Object.keys(MAP_FLAGS).join(', ')})`);
+    v |= bit;
+  }
+  return v;
+}
+
+export class Process {
+  private exited = false;
+  constructor(readonly machine: Machine, readonly pid: number) {}
+
+  private get core() {
+    return this.machine.core;
+  }
+
+  private alive(what: string): void {
+    if (this.exited) throw new ConfigError(`${what}: process ${this.pid} has exited`);
+  }
+
+  private errno(r: number, syscall: string): void {
+    this.machine.checkHostStatus(syscall);
+    if (r < 0) throw new ErrnoError(this.machine.errnoName(-r), syscall, r);
+  }
+
+  mmap(len: number | string, opts: MmapOptions = {}): number {
+    this.alive('mmap');
+    const flags = parseFlags(opts.flags ?? 'private|anonymous');
+    if ((flags & 0x20) === 0) throw new UnsupportedFeatureError('file-backed mmap (only anonymous memory)');
+    if ((flags & 0x0f) === 0x01 || (flags & 0x0f) === 0x03) throw new UnsupportedFeatureError('shared anonymous memory (shmem)');
+    if (flags & 0x40000) throw new UnsupportedFeatureError('MAP_HUGETLB (hugetlb)');
+    if (flags & 0x8000) throw new UnsupportedFeatureError('MAP_POPULATE');
+    const bytes = toBytes(len, 'mmap length');
+    const align = opts.align === undefined ? 0 : toBytes(opts.align, 'mmap align');
+    if (align && (align & (align - 1))) throw new ConfigError(`mmap align ${align} is not a power of two`);
+    const r = this.core.call('mmap', () => this.core.e.sys_mmap(this.pid, opts.addr ?? 0, bytes, parseProt(opts.prot ?? 'rw'), flags, align));
+    this.errno(r, 'mmap');
+    return r;
+  }
+
+  munmap(addr: number, len: number | string): void {
+    this.alive('munmap');
+    const r = this.core.call('munmap', () => this.core.e.sys_munmap(this.pid, addr, toBytes(len, 'munmap length')));
+    this.errno(r, 'munmap');
+  }
+
+  mprotect(addr: number, len: number | string, prot: Prot): void {
+    this.alive('mprotect');
+    const r = this.core.call('mprotect', () => this.core.e.sys_mprotect(this.pid, addr, toBytes(len, 'mprotect length'), parseProt(prot)));
+    this.errno(r, 'mprotect');
+  }
+
+  /** madvise(addr, len, 'dontneed' | 'hugepage' | ... or MADV_* number) */
+  madvise(addr: number, len: number | string, advice: string | number): void {
+    this.alive('madvise');
+    let a: number;
+    if (typeof advice === 'number') a = advice;
+    else {
+      const n = this.machine.core.info.madvise.get(advice.toLowerCase());
+      if (n === undefined) throw new ConfigError(`unknown madvise advice '${advice}' (known: ${[...this.machine.core.info.madvise.keys()].join(', ')})`);
+      a = n;
+    }
+    const r = this.core.call('madvise', () => this.core.e.sys_madvise(this.pid, addr, toBytes(len, 'madvise length'), a));
+    if (r === this.core.c.NOT_MODELLED) throw new UnsupportedFeatureError(`madvise ${advice}`);
+    this.errno(r, 'madvise');
+  }
+
+  /** One 1-byte access at addr, addr+stride, ... < addr+len (faulting as needed). */
+  touch(addr: number, len: number | string, opts: TouchOptions = {}): CommandResult {
+    this.alive('touch');
+    return this.machine.exec1({
+      op: 'touch', pid: this.pid, addr, len: toBytes(len, 'touch length'),
+      stride: opts.stride === undefined ? 4096 : toBytes(opts.stride, 'stride'),
+      write: opts.write ?? false, arg: opts.gen ?? 1, base: opts.base ?? addr,
+    });
+  }
+
+  load(addr: number): number {
+    this.alive('load');
+    this.requireData('load');
+    return this.machine.exec1({ op: 'load', pid: this.pid, addr }).value;
+  }
+
+  store(addr: number, byte: number): void {
+    this.alive('store');
+    if (!Number.isInteger(byte) || byte < 0 || byte > 255) throw new ConfigError(`store: ${byte} is not a byte`);
+    this.machine.exec1({ op: 'store', pid: this.pid, addr, arg: byte });
+  }
+
+  /** Compare the pattern of generation gen (0 = zero bytes) at every stride point. */
+  verify(addr: number, len: number | string, gen: number, opts: { stride?: number | string; base?: number } = {}): { mismatches: number; firstBad?: number; got?: number; expected?: number } {
+    this.alive('verify');
+    this.requireData('verify');
+    const r = this.machine.exec1({
+      op: 'verify', pid: this.pid, addr, len: toBytes(len, 'verify length'),
+      stride: opts.stride === undefined ? 4096 : toBytes(opts.stride, 'stride'), arg: gen, base: opts.base ?? addr,
+    });
+    if (!r.mismatches) return { mismatches: 0 };
+    return { mismatches: r.mismatches, firstBad: r.address, got: r.value & 0xff, expected: (r.value >> 8) & 0xff };
+  }
+
+  private requireData(what: string): void {
+    if (!this.machine.config.data) throw new ConfigError(`${what} reads page contents: create the machine with {data: true}`);
+  }
+
+  /** /proc/PID/status fields (kB; faults as counts) */
+  status(): ProcStatus {
+    this.alive('status');
+    const st = this.core.call('proc_status', () => this.core.e.proc_status(this.pid));
+    if (st !== 0) throw new ConfigError(`process ${this.pid} does not exist`);
+    const dv = this.core.view();
+    const io = this.core.c.LAYOUT_IO;
+    const f = (i: number) => dv.getFloat64(io + 8 * i, true);
+    const anon = f(0) * 4, file = f(1) * 4, shmem = f(2) * 4;
+    return {
+      VmSize: f(4) * 4,
+      VmRSS: anon + file + shmem,
+      RssAnon: anon,
+      RssFile: file,
+      RssShmem: shmem,
+      VmPTE: f(3) / 1024,
+      HugetlbPages: f(5) * 4,
+      minflt: f(6),
+      majflt: f(7),
+      nr_vmas: f(8),
+    };
+  }
+
+  /** /proc/PID/smaps, one entry per VMA */
+  smaps(): SmapsEntry[] {
+    this.alive('smaps');
+    const { c, smapsFields, vmFlags } = this.core.info;
+    const out: SmapsEntry[] = [];
+    const nr = this.core.e.nr_vmas(this.pid);
+    for (let first = 0; first < nr; ) {
+      const n = this.core.call('proc_smaps', () => this.core.e.proc_smaps(this.pid, first, nr - first));
+      const dv = this.core.view();
+      for (let i = 0; i < n; i++) {
+        const rec = c.LAYOUT_IO + i * c.SMAPS_RECORD_SIZE;
+        const v: Record<string, number> = {};
+        smapsFields.forEach((name, j) => (v[name] = dv.getFloat64(rec + 8 * j, true)));
+        const flags = v.flags_lo + v.flags_hi * 2 ** 32;
+        const names: string[] = [];
+        for (let b = 0; b < vmFlags.length; b++) {
+          if (vmFlags[b] && Math.floor(flags / 2 ** b) % 2 === 1) names.push(vmFlags[b]);
+        }
+        const kb = (bytes: number) => Math.floor(bytes / 1024);
+        const fields: Record<string, number> = {
+          Size: kb(v.end - v.start),
+          KernelPageSize: kb(v.KernelPageSize),
+          MMUPageSize: kb(v.MMUPageSize),
+        };
+        for (const name of ['Rss', 'Pss', 'Pss_Dirty', 'Pss_Anon', 'Pss_File', 'Pss_Shmem', 'Shared_Clean', 'Shared_Dirty',
+          'Private_Clean', 'Private_Dirty', 'Referenced', 'Anonymous', 'KSM', 'LazyFree', 'AnonHugePages', 'ShmemPmdMapped',
+          'FilePmdMapped', 'Shared_Hugetlb', 'Private_Hugetlb', 'Swap', 'SwapPss', 'Locked']) fields[name] = kb(v[name]);
+        fields.THPeligible = v.THPeligible;
+        out.push({ start: v.start, end: v.end, pgoff: v.pgoff, vmFlags: names.join(' '), fields });
+      }
+      first += n;
+      if (n === 0) break;
+    }
+    return out;
+  }
+
+  /** The text of /proc/PID/{status,smaps,maps} */
+  text(file: 'status' | 'smaps' | 'maps'): string {
+    return this.machine.text(`/proc/${this.pid}/${file}`);
+  }
+
+  /** exit(): the address space is torn down */
+  exit(): void {
+    if (this.exited) return;
+    const st = this.core.call('exit', () => this.core.e.process_exit(this.pid));
+    this.machine.checkHostStatus('exit');
+    if (st !== 0) throw new ConfigError(`process ${this.pid} does not exist`);
+    this.exited = true;
+    this.machine.forget(this.pid);
+  }
+
+  get hasExited(): boolean {
+    return this.exited;
+  }
+}
