@@ -1,7 +1,7 @@
 /** Machine: one emulated computer (RAM, sysfs knobs, processes) backed by one core instance. */
 import { Core, type KnobInfo } from './core.js';
 import { resolveConfig, type MachineConfig, type ResolvedConfig } from './config.js';
-import { ConfigError, ErrnoError, HostMemoryError, InvariantError, SignalError } from './errors.js';
+import { ConfigError, ErrnoError, HostMemoryError, InvariantError, SignalError, UnsupportedFeatureError } from './errors.js';
 import { Process } from './process.js';
 import * as procfs from './procfs.js';
 
@@ -132,6 +132,7 @@ export class Machine {
     }
     const r = this.core.call('sysfs_set', () => this.core.e.sysfs_set(k.id, v));
     this.checkHostStatus(`write ${k.path}`);
+    if (r === this.core.c.NOT_MODELLED) throw new UnsupportedFeatureError(`write ${k.path}`);
     if (r < 0) throw new ErrnoError(this.errnoName(-r), `write ${k.path}`, r);
   }
 
@@ -188,6 +189,23 @@ export class Machine {
           rec[s] = Number(dv.getBigInt64(c.LAYOUT_COUNTERS + c.CNT_MTHP + 8 * (o * c.MTHP_STATS_PER_ORDER + i), true));
       });
       out[`${4 << o}kB`] = rec;
+    }
+    return out;
+  }
+
+  /** hugetlb pools per size (/sys/kernel/mm/hugepages/hugepages-*kB/), in pages */
+  hugetlbPools(): Record<string, { nr_hugepages: number; free_hugepages: number; resv_hugepages: number; surplus_hugepages: number }> {
+    const fn = this.core.e.hstate_info as ((order: number) => number) | undefined;
+    const out: ReturnType<Machine['hugetlbPools']> = {};
+    for (const [key, order] of [['2048kB', 9], ['1048576kB', 18]] as const) {
+      if (!fn) { out[key] = { nr_hugepages: 0, free_hugepages: 0, resv_hugepages: 0, surplus_hugepages: 0 }; continue; }
+      this.core.call('hstate_info', () => fn(order));
+      const dv = this.core.view();
+      const io = this.core.c.LAYOUT_IO;
+      out[key] = {
+        nr_hugepages: dv.getFloat64(io, true), free_hugepages: dv.getFloat64(io + 8, true),
+        resv_hugepages: dv.getFloat64(io + 16, true), surplus_hugepages: dv.getFloat64(io + 24, true),
+      };
     }
     return out;
   }

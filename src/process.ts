@@ -14,6 +14,10 @@ export interface MmapOptions {
   flags?: string | number;
   /** hugemmu extension: place the mapping at a multiple of align */
   align?: number | string;
+  /** 'anon' (default) or 'memfd' (a shmem file of the mapping's size: memfd_create + ftruncate) */
+  backing?: 'anon' | 'memfd';
+  /** with the 'hugetlb' flag: the huge page size, '2M' (default) or '1G' */
+  hugePageSize?: '2M' | '1G';
 }
 
 export interface TouchOptions {
@@ -96,7 +100,8 @@ export class Process {
 
   mmap(len: number | string, opts: MmapOptions = {}): number {
     this.alive('mmap');
-    const flags = parseFlags(opts.flags ?? 'private|anonymous');
+    const flags = parseFlags(opts.flags ?? (opts.backing === 'memfd' ? 'shared' : 'private|anonymous'));
+    if (opts.backing === 'memfd') throw new UnsupportedFeatureError('shmem (memfd) mappings');
     if ((flags & 0x20) === 0) throw new UnsupportedFeatureError('file-backed mmap (only anonymous memory)');
     if ((flags & 0x0f) === 0x01 || (flags & 0x0f) === 0x03) throw new UnsupportedFeatureError('shared anonymous memory (shmem)');
     if (flags & 0x40000) throw new UnsupportedFeatureError('MAP_HUGETLB (hugetlb)');
@@ -236,6 +241,27 @@ export class Process {
   /** The text of /proc/PID/{status,smaps,maps} */
   text(file: 'status' | 'smaps' | 'maps'): string {
     return this.machine.text(`/proc/${this.pid}/${file}`);
+  }
+
+  /** fork(): a child process with a copy-on-write copy of this address space */
+  fork(): Process {
+    this.alive('fork');
+    const fn = this.core.e.sys_fork as ((pid: number) => number) | undefined;
+    if (!fn) throw new UnsupportedFeatureError('fork');
+    const r = this.core.call('fork', () => fn(this.pid));
+    this.errno(r, 'fork');
+    return this.machine.adopt(r);
+  }
+
+  /** mremap(old, oldLen, newLen, {maymove, fixed}): move or resize a mapping; returns the new address */
+  mremap(oldAddr: number, oldLen: number | string, newLen: number | string, opts: { maymove?: boolean; fixed?: number } = {}): number {
+    this.alive('mremap');
+    const fn = this.core.e.sys_mremap as ((pid: number, a: number, ol: number, nl: number, flags: number, na: number) => number) | undefined;
+    if (!fn) throw new UnsupportedFeatureError('mremap');
+    const flags = (opts.maymove || opts.fixed !== undefined ? 1 : 0) | (opts.fixed !== undefined ? 2 : 0);
+    const r = this.core.call('mremap', () => fn(this.pid, oldAddr, toBytes(oldLen, 'mremap old length'), toBytes(newLen, 'mremap new length'), flags, opts.fixed ?? 0));
+    this.errno(r, 'mremap');
+    return r;
   }
 
   /** exit(): the address space is torn down */

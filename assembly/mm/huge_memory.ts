@@ -208,4 +208,4 @@ export function hugetlb_dontneed_range(vma: u32, s: u64, e: u64): i32 { return 0
 export function madvise_huge_behavior(task: u32, mm: u32, vma: u32, s: u64, e: u64, b: u32): i32 { return -4095; }
 export let smaps_hugetlb_private: u64 = 0;
 export function smaps_hugetlb_shared(vma: u32): u64 { smaps_hugetlb_private = 0; return 0; }
-export function hugetlb_set_nr_hugepages(order: u32, n: u64): i32 { return n == 0 ? 0 : -95; }
+export function hugetlb_set_nr_hugepages(order: u32, n: u64): i32 { return n == 0 ? 0 : -4095; }
