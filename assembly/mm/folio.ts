@@ -189,10 +189,10 @@ export function folio_alloc_small(kind_file: bool): u32 {
 }
 
 // Allocate a large folio (order >= 2) with its record, refcount 1; returns the record or 0.
-export function folio_alloc_large(order: u32, kind: u8): u32 {
+export function folio_alloc_large(order: u32, kind: u8, mt: u32 = MIGRATE_MOVABLE): u32 {
   const f = slab_alloc(SLAB_FOLIO);
   if (f == 0) return 0;
-  const pfn = order > 10 ? alloc_gigantic(order) : alloc_pages(order, MIGRATE_MOVABLE);
+  const pfn = order > 10 ? alloc_gigantic(order) : alloc_pages(order, mt);
   if (pfn == 0) { slab_free(SLAB_FOLIO, f); return 0; }
   if (!ensure_data(pfn, order) || !folio_attach(f, pfn, order)) {
     if (order > 10) free_gigantic(pfn, order); else free_pages(pfn, order);

@@ -34,6 +34,7 @@ export const MM_COMMITTED: u32 = 160; // i64 pages charged (VM_ACCOUNT)
 export const MMF_HUGE_ZERO_FOLIO: u32 = 1 << 0;
 export const MMF_DISABLE_THP_COMPLETELY: u32 = 1 << 1;
 export const MMF_DISABLE_THP_EXCEPT_ADVISED: u32 = 1 << 2;
+export const MMF_VM_HUGEPAGE: u32 = 1 << 3; // registered with khugepaged
 
 // --- vm_area_struct ----------------------------------------------------------------
 export const V_START: u32 = 0; // u64
