@@ -186,3 +186,31 @@ export function invariants(): i32 { return <i32>check_invariants(); }
 export function inject_alloc_failures(n: u32, min_order: u32): void { set_alloc_fail_inject(n, min_order); }
 export function free_pages_count(): f64 { return <f64>nr_free_pages(); }
 export * from "./bench";
+
+// --- fork and GUP ----------------------------------------------------------------------------
+import { do_fork } from "./kernel/fork";
+import { gup_grab, gup_release } from "./mm/gup";
+
+export function sys_fork(pid: u32): i32 {
+  begin();
+  const t = task_by_pid(pid);
+  if (t == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  const r = do_fork(t);
+  end_status();
+  return r;
+}
+
+// pin_user_pages() (pin = 1) or get_user_pages() (pin = 0): a handle or -errno
+export function gup(pid: u32, addr: f64, len: f64, write: u32, pin: u32, longterm: u32): i32 {
+  begin();
+  const r = gup_grab(pid, <u64>addr, <u64>len, write != 0, pin != 0, longterm != 0);
+  end_status();
+  return r;
+}
+
+export function gup_put(handle: u32): i32 {
+  begin();
+  const r = gup_release(handle);
+  end_status();
+  return r;
+}

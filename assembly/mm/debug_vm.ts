@@ -11,7 +11,7 @@ import {
 } from "./page_alloc";
 import {
   frame_get, page_folio, ft_type, FT_SMALL, FT_HEAD, FT_TAIL, FT_PGTABLE, S_MAPCOUNT_MASK, S_EXTRA_MASK,
-  S_EXTRA_SHIFT, S_FILE, large_page_mapcount, folio_nr_pages,
+  S_EXTRA_SHIFT, S_FILE, S_PINNED, large_page_mapcount, folio_nr_pages,
 } from "./folio";
 import { pte_present, pte_special, pte_pfn, pmd_trans_huge, PTE_PFN_MASK } from "../arch/x86/pgtable_types";
 import { table_host, table_of } from "../arch/x86/pgtable";
@@ -286,7 +286,8 @@ function check_frames(): u32 {
         if (mc != want) return fail(INV_MAPCOUNT, <f64>pfn, <f64>want, <f64>mc);
         const extra = (e & S_EXTRA_MASK) >>> S_EXTRA_SHIFT;
         // an anonymous page is referenced by its mappings only (a leak otherwise)
-        if ((e & S_FILE) == 0 && (extra != 0 || mc == 0)) return fail(INV_REFCOUNT, <f64>pfn, <f64>mc, <f64>(mc + <i32>extra));
+        if ((e & S_FILE) == 0 && (extra != 0 || (mc == 0 && (e & S_PINNED) == 0)))
+          return fail(INV_REFCOUNT, <f64>pfn, <f64>mc, <f64>(mc + <i32>extra));
         if (mc > 0 && (e & S_FILE) == 0) anon_mapped++;
         continue;
       }

@@ -310,8 +310,13 @@ function wp_page_copy(vma: u32, ptep: u32, old_folio: u32, old_pfn: u32): u32 {
   if (load<u64>(ptep) == vmf_orig_pte) {
     if (old_pfn == 0) add_mm_counter(mm, MM_ANONPAGES, 1);
     let entry = pfn_pte(new_pfn, load<u64>(vma + T.V_PROT));
-    entry = pte_mkdirty(entry);
-    if (load<u64>(vma + T.V_FLAGS) & T.VM_WRITE) entry = pte_mkwrite(entry);
+    if (vmf_flags & FAULT_FLAG_UNSHARE) {
+      // unshare: an exclusive copy that stays read-only (soft-dirty/uffd-wp kept)
+      entry |= vmf_orig_pte & ((1 << 11) | (1 << 10));
+    } else {
+      entry = pte_mkdirty(entry);
+      if (load<u64>(vma + T.V_FLAGS) & T.VM_WRITE) entry = pte_mkwrite(entry);
+    }
     // ptep_clear_flush()
     store<u64>(ptep, 0);
     flush_tlb_page(mm, vmf_address & ~(<u64>4095));

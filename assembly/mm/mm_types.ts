@@ -35,6 +35,7 @@ export const MMF_HUGE_ZERO_FOLIO: u32 = 1 << 0;
 export const MMF_DISABLE_THP_COMPLETELY: u32 = 1 << 1;
 export const MMF_DISABLE_THP_EXCEPT_ADVISED: u32 = 1 << 2;
 export const MMF_VM_HUGEPAGE: u32 = 1 << 3; // registered with khugepaged
+export const MMF_HAS_PINNED: u32 = 1 << 4; // FOLL_PIN was used on this mm
 
 // --- vm_area_struct ----------------------------------------------------------------
 export const V_START: u32 = 0; // u64

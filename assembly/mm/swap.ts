@@ -3,7 +3,8 @@
 // mapping holds one reference, like the kernel's; add/remove of a mapping
 // moves that reference between the two fields (see rmap.ts).
 
-import { frame_ptr, S_EXTRA_SHIFT, S_EXTRA_MASK, S_MAPCOUNT_MASK, free_small_folio, free_large_folio } from "./folio";
+import { frame_ptr, S_EXTRA_SHIFT, S_EXTRA_MASK, S_MAPCOUNT_MASK, S_PINNED, free_small_folio, free_large_folio } from "./folio";
+import { small_ext_refs } from "./gup";
 import * as T from "./mm_types";
 import { folio_free_hook } from "./huge_memory";
 
@@ -19,9 +20,11 @@ export function folio_get(folio: u32, pfn: u32): void {
   store<u32>(p, e + (1 << S_EXTRA_SHIFT));
 }
 
+// folio_ref_count() of an order-0 folio: mappings + extra + GUP references
 export function small_folio_refcount(pfn: u32): u32 {
   const e = load<u32>(frame_ptr(pfn));
-  return (e & S_MAPCOUNT_MASK) + ((e & S_EXTRA_MASK) >>> S_EXTRA_SHIFT);
+  const r = (e & S_MAPCOUNT_MASK) + ((e & S_EXTRA_MASK) >>> S_EXTRA_SHIFT);
+  return (e & S_PINNED) != 0 ? r + small_ext_refs(pfn) : r;
 }
 
 // folio_put_refs(): drop nr references, freeing the folio at zero.
@@ -39,7 +42,7 @@ export function folio_put_refs(folio: u32, pfn: u32, nr: u32): void {
   assert(extra >= nr, "folio_put_refs: small folio refcount underflow");
   const ne = e - (nr << S_EXTRA_SHIFT);
   store<u32>(p, ne);
-  if ((ne & (S_MAPCOUNT_MASK | S_EXTRA_MASK)) == 0) free_small_folio(pfn);
+  if ((ne & (S_MAPCOUNT_MASK | S_EXTRA_MASK | S_PINNED)) == 0) free_small_folio(pfn);
 }
 
 @inline export function folio_put(folio: u32, pfn: u32): void {

@@ -11,6 +11,7 @@ import {
   large_page_mapcount, folio_nr_pages,
 } from "../../mm/folio";
 import { mm_nr_vmas, mm_vma, hugetlb_vma_page_size } from "../../mm/mmap";
+import { small_folio_refcount } from "../../mm/swap";
 import { walk_to_pud } from "../../mm/memory";
 import { thp_vma_allowable_orders, TVA_SMAPS } from "../../mm/huge_memory";
 import * as H from "../../mm/huge_memory";
@@ -95,7 +96,7 @@ function smaps_account(pfn: u32, compound: bool, young: bool, dirty_entry: bool)
     }
     a_rss += size;
     if (young || (e & S_REFERENCED) != 0) a_ref += size;
-    const refcount = (e & S_MAPCOUNT_MASK) + ((e & S_EXTRA_MASK) >>> S_EXTRA_SHIFT);
+    const refcount = small_folio_refcount(pfn);
     const mc = e & S_MAPCOUNT_MASK;
     if (refcount == 1) { accumulate(anon, !anon, size, size << 12, dirty, true); return; }
     let pss: u64 = <u64>4096 << 12;
