@@ -6,3 +6,4 @@ export {
   ErrnoError, SignalError, HostMemoryError, ConfigError, MachineBrokenError, InvariantError, UnsupportedFeatureError,
 } from './errors.js';
 export { parseSize, toBytes, KiB, MiB, GiB, TiB } from './units.js';
+export * from './scenario/index.js';
