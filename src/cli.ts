@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { basename } from 'node:path';
 import { cac } from 'cac';
 import cliProgress from 'cli-progress';
 import { ScenarioError } from './scenario/parse.js';
@@ -15,7 +16,6 @@ import { formatReport } from './scenario/report.js';
 import { ORACLE_BASELINE } from './scenario/knobs.js';
 import { VERSION } from './scenario/version.js';
 import { conformOne, listScenarios, loadScenario, type ConformanceRow } from './scenario/conformance.js';
-import { Machine } from './machine.js';
 import { runDemo } from './demo.js';
 
 /** Where the CLI writes; tests pass their own. */
@@ -79,13 +79,13 @@ async function cmdConformance(io: CliIO, dir: string | undefined,
   if (!suite) throw new UsageError("no DIR given and no bundled suite found (give a directory of .mms scripts with expected/NAME.json)");
   let files = await listScenarios(suite);
   if (o.only?.length) {
-    const want = new Set(o.only);
-    const unknown = o.only.filter((n) => !files.some((f) => f.endsWith(`/${n}.mms`)));
-    if (unknown.length) throw new UsageError(`--only: no scenario '${unknown[0]}' in ${suite} (give a file name without .mms)`);
-    files = files.filter((f) => want.has(f.slice(f.lastIndexOf('/') + 1, -4)));
+    const all = new Set(files.map((f) => basename(f, '.mms')));
+    const unknown = o.only.find((n) => !all.has(n));
+    if (unknown) throw new UsageError(`--only: no scenario '${unknown}' in ${suite} (give a file name without .mms)`);
+    files = files.filter((f) => o.only!.includes(basename(f, '.mms')));
   }
   const vocab = await scenarioVocabulary();
-  const names = files.map((f) => f.slice(f.lastIndexOf('/') + 1, -4));
+  const names = files.map((f) => basename(f, '.mms'));
   const width = Math.max(...names.map((n) => n.length));
   const bar = progress(io, !!o.progress, 'conformance');
   const rows: ConformanceRow[] = [];
@@ -119,12 +119,10 @@ async function cmdConformance(io: CliIO, dir: string | undefined,
 
 async function cmdKnobs(io: CliIO): Promise<number> {
   const vocab = await scenarioVocabulary();
-  const m = await Machine.create({ ram: '64M' });
-  const info = new Map(m.knobs().map((k) => [k.path, k]));
   const w = Math.max(...vocab.knobs.map((k) => k.name.length));
-  io.out.write('set name (the knob file under /sys/kernel/mm or /proc/sys), baseline value, accepted values\n');
+  io.out.write('set name, baseline value, accepted values\n');
   for (const k of vocab.knobs) {
-    const ki = info.get(k.path)!;
+    const ki = k.info!;
     const values = ki.values ? ki.values.join('|') : `${ki.min}..${ki.max}`;
     const base = ORACLE_BASELINE[k.name] ?? ki.default;
     const ext = k.name in ORACLE_BASELINE ? '' : '  (hugemmu extension)';

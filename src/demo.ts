@@ -17,15 +17,12 @@ function timed<T>(f: () => T): [T, number] {
   return [r, performance.now() - t0];
 }
 
-/** The region's lines of /proc/PID/maps, relative to its start, e.g. "+0k-+16k rw-p". */
-function vmaLines(p: Process, base: number, len: number): string[] {
-  return p.smaps()
-    .filter((v) => v.start >= base && v.end <= base + len)
-    .map((v) => {
-      const f = v.vmFlags.split(' ');
-      const perm = (f.includes('rd') ? 'r' : '-') + (f.includes('wr') ? 'w' : '-') + (f.includes('ex') ? 'x' : '-') + 'p';
-      return `${`[${(v.start - base) / 1024}K, ${(v.end - base) / 1024}K)`.padEnd(12)} ${perm}  Rss ${String(v.fields.Rss).padStart(2)} kB`;
-    });
+/** The lines of /proc/PID/maps inside [base, base+len). */
+function mapsLines(p: Process, base: number, len: number): string[] {
+  return p.text('maps').split('\n').filter((l) => {
+    const [s, e] = l.split(' ')[0].split('-').map((x) => parseInt(x, 16));
+    return s >= base && e <= base + len;
+  });
 }
 
 /** Does an operation run, or does the model report it as not supported yet? */
@@ -77,13 +74,13 @@ export async function runDemo(out: (line: string) => void): Promise<void> {
   p.touch(v, 16 * 4096, { write: true });
   p.mprotect(v + 4 * 4096, 4 * 4096, 'r');
   out('   mprotect(PROT_READ) of pages 4..7 of a 16-page mapping splits it in three:');
-  for (const l of vmaLines(p, v, 16 * 4096)) out(`     ${l}`);
+  for (const l of mapsLines(p, v, 16 * 4096)) out(`     ${l}`);
   p.munmap(v + 12 * 4096, 4096);
   out('   munmap of page 12 punches a hole:');
-  for (const l of vmaLines(p, v, 16 * 4096)) out(`     ${l}`);
+  for (const l of mapsLines(p, v, 16 * 4096)) out(`     ${l}`);
   p.mprotect(v + 4 * 4096, 4 * 4096, 'rw');
   out('   mprotect back to read-write merges the neighbours again:');
-  for (const l of vmaLines(p, v, 16 * 4096)) out(`     ${l}`);
+  for (const l of mapsLines(p, v, 16 * 4096)) out(`     ${l}`);
 
   out('');
   out('4. Multi-size THP (mTHP): 64 KiB anonymous folios');

@@ -7,7 +7,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { compareResults } from './compare.js';
 import { parseScenario, ScenarioError, type ParseOptions } from './parse.js';
-import { runScenario, scenarioVocabulary, type RunOptions } from './run.js';
+import { runScenario, type RunOptions } from './run.js';
 import type { ScenarioResult } from './result.js';
 
 export interface ConformanceRow {
@@ -28,10 +28,6 @@ export interface ConformanceRow {
 export interface ConformanceOptions extends RunOptions {
   /** keys to skip anywhere (compare.py -i) */
   ignore?: string[];
-  /** only these scenario names */
-  only?: string[];
-  /** called before each scenario runs */
-  onScenario?: (index: number, total: number, name: string) => void;
 }
 
 /** The .mms files of a directory, sorted by name. Throws ScenarioError when there are none. */
@@ -96,20 +92,4 @@ export async function conformOne(path: string, vocab: ParseOptions, opts: Confor
   }
   row.ms = Math.round(performance.now() - t0);
   return row;
-}
-
-/** Run and compare every scenario of DIR. */
-export async function runConformance(dir: string, opts: ConformanceOptions = {}): Promise<ConformanceRow[]> {
-  let files = await listScenarios(dir);
-  if (opts.only) {
-    const want = new Set(opts.only);
-    files = files.filter((f) => want.has(basename(f, '.mms')));
-  }
-  const vocab = await scenarioVocabulary(opts.core);
-  const rows: ConformanceRow[] = [];
-  for (const [i, f] of files.entries()) {
-    opts.onScenario?.(i, files.length, basename(f, '.mms'));
-    rows.push(await conformOne(f, vocab, opts));
-  }
-  return rows;
 }

@@ -3,6 +3,7 @@
  * to hugemmu's sysfs paths, the oracle's baseline, and hugemmu's extension knobs.
  */
 import { parseSize, KiB } from '../units.js';
+import type { KnobInfo } from '../core.js';
 
 export interface ScenarioKnob {
   /** the `set` name, e.g. 'thp.size.64K' */
@@ -11,6 +12,8 @@ export interface ScenarioKnob {
   path: string;
   /** the oracle's baseline value; undefined for extension knobs (they keep the model's default) */
   baseline?: string;
+  /** the core's description: accepted values, range, default */
+  info?: KnobInfo;
 }
 
 const THP = 'transparent_hugepage';
@@ -33,8 +36,7 @@ function oracleKnobs(): ScenarioKnob[] {
   add('shmem.enabled', `${THP}/shmem_enabled`, 'never');
   for (let kb = 8; kb <= 2048; kb *= 2) {
     const l = sizeLabel(kb), base = kb === 2048 ? 'inherit' : 'never';
-    // there is no 8K anon size: the path filter in scenarioKnobs() drops it, as the oracle does
-    add(`thp.size.${l}`, `${THP}/hugepages-${kb}kB/enabled`, base);
+    if (kb > 8) add(`thp.size.${l}`, `${THP}/hugepages-${kb}kB/enabled`, base); // anon mTHP starts at order 2
     add(`shmem.size.${l}`, `${THP}/hugepages-${kb}kB/shmem_enabled`, base);
   }
   add('hugetlb.2M', 'hugepages/hugepages-2048kB/nr_hugepages', '0');
@@ -46,18 +48,18 @@ function oracleKnobs(): ScenarioKnob[] {
 }
 
 /** The oracle's baseline by knob name (README "Baseline"). */
-export const ORACLE_BASELINE: Readonly<Record<string, string>> = Object.fromEntries(
-  oracleKnobs().filter((k) => k.name !== 'thp.size.8K').map((k) => [k.name, k.baseline!]));
+export const ORACLE_BASELINE: Readonly<Record<string, string>> = Object.fromEntries(oracleKnobs().map((k) => [k.name, k.baseline!]));
 
 /**
  * The oracle's knobs in its order, then hugemmu's extensions (sizes the kernel
- * lacks such as 1G anon THP, sysctls, design variants); only those whose sysfs
- * path the machine has.
+ * lacks such as 1G anon THP, sysctls, design variants); only those the core
+ * has (Machine.knobs()).
  */
-export function scenarioKnobs(paths: ReadonlySet<string>): ScenarioKnob[] {
-  const out = oracleKnobs().filter((k) => paths.has(k.path));
+export function scenarioKnobs(core: readonly KnobInfo[]): ScenarioKnob[] {
+  const info = new Map(core.map((k) => [k.path, k]));
+  const out = oracleKnobs().filter((k) => info.has(k.path)).map((k) => ({ ...k, info: info.get(k.path) }));
   const add = (name: string, path: string) => {
-    if (paths.has(path)) out.push({ name, path });
+    if (info.has(path)) out.push({ name, path, info: info.get(path) });
   };
   for (let kb = 4096; kb <= 1024 * 1024; kb *= 2) {
     add(`thp.size.${sizeLabel(kb)}`, `${THP}/hugepages-${kb}kB/enabled`);
@@ -65,7 +67,7 @@ export function scenarioKnobs(paths: ReadonlySet<string>): ScenarioKnob[] {
   }
   add('vm.overcommit_memory', 'vm/overcommit_memory');
   add('vm.max_map_count', 'vm/max_map_count');
-  for (const p of paths) if (p.startsWith('hugemmu/')) out.push({ name: `hugemmu.${p.slice(8)}`, path: p });
+  for (const k of core) if (k.path.startsWith('hugemmu/')) out.push({ name: `hugemmu.${k.path.slice(8)}`, path: k.path, info: k });
   return out;
 }
 

@@ -59,7 +59,7 @@ export async function runScenario(sc: Scenario, opts: RunOptions = {}): Promise<
   } catch (e) {
     throw new ScenarioError(sc.file, 0, 0, `cannot create the machine: ${(e as Error).message}`, "check the 'machine' line");
   }
-  const knobs = scenarioKnobs(new Set(m.knobs().map((k) => k.path)));
+  const knobs = scenarioKnobs(m.knobs());
   // the oracle's baseline, written only where it differs (as oracle.c run_once())
   for (const k of knobs) if (k.baseline !== undefined && m.getSysfs(k.path) !== k.baseline) m.setSysfs(k.path, k.baseline);
 
@@ -316,7 +316,7 @@ export async function scenarioVocabulary(core?: CoreFlavor): Promise<ParseOption
   // the names come from the core's exports; a minimal machine is the public way to load them
   const m = await Machine.create({ ram: '64M', core });
   return {
-    knobs: scenarioKnobs(new Set(m.knobs().map((k) => k.path))),
+    knobs: scenarioKnobs(m.knobs()),
     advices: new Set([...ORACLE_ADVICES, ...m.core.info.madvise.keys()]),
   };
 }
