@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterEach, vi } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import {
   parseScenario, runScenario, scenarioVocabulary, formatResult, compareResults, formatReport, canonicalKnobName,
-  ScenarioError, Process, UnsupportedFeatureError, VERSION, type ParseOptions, type ScenarioResult,
+  ScenarioError, Process, UnsupportedFeatureError, MachineBrokenError, HostMemoryError, VERSION, type ParseOptions, type ScenarioResult,
 } from '../src/index.js';
 
 let vocab: ParseOptions;
@@ -216,6 +216,20 @@ describe('runner', () => {
     ]);
     expect(Object.keys(r.snapshots.s.procs)).toEqual(['main']);
     expect(r.snapshots.s.procs.main.faults.minflt).toBe(1);
+  });
+
+  it('keeps going after a host memory failure, and stops with one located line when the core breaks', async () => {
+    const touch = vi.spyOn(Process.prototype, 'touch').mockImplementationOnce(() => {
+      throw new HostMemoryError('touch at 0x600000000000');
+    });
+    const r = await run('map a 4K anon\ntouch a 0 4K write\ntouch a 0 4K write');
+    expect(r.errors).toEqual([{ line: 2, proc: 'main', op: 'touch a 0 4K write', error: new HostMemoryError('touch at 0x600000000000').message }]);
+    touch.mockImplementation(() => {
+      throw new MachineBrokenError('core trapped in run: unreachable; the machine state is no longer trusted');
+    });
+    await expect(run('map a 4K anon\n  touch a 0 4K write')).rejects.toThrow(new ScenarioError('t.mms', 2, 3,
+      "'touch a 0 4K write' failed in the emulator: core trapped in run: unreachable; the machine state is no longer trusted",
+      'a hugemmu bug: please report it with this script'));
   });
 
   it('records mismatches of expect and verify with the first bad offset and the count', async () => {
