@@ -214,3 +214,92 @@ export function gup_put(handle: u32): i32 {
   end_status();
   return r;
 }
+export * from "./bench";
+
+// --- mremap, populate, khugepaged, shrinkers, debugfs split ------------------------------
+import { do_mremap } from "./mm/mremap";
+import { populate_vma_range } from "./mm/gup";
+import { khugepaged_scan } from "./mm/khugepaged";
+import { shrink_slab } from "./mm/vmscan";
+import { split_folio_to_order } from "./mm/huge_memory";
+import { page_folio } from "./mm/folio";
+import { vma_lookup, find_vma } from "./mm/mmap";
+import { walk_to_pte, walk_to_pmd, walk_to_pud } from "./mm/memory";
+import { pmd_trans_huge, pte_present, pte_special, pte_pfn } from "./arch/x86/pgtable_types";
+
+export function sys_mremap(pid: u32, addr: f64, old_len: f64, new_len: f64, flags: u32, new_addr: f64): f64 {
+  begin();
+  const mm = task_mm(pid);
+  if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  const r = do_mremap(mm, <u64>addr, <u64>old_len, <u64>new_len, flags, <u64>new_addr);
+  end_status();
+  return <f64>r;
+}
+
+// MAP_POPULATE after a successful mmap (mm_populate)
+export function mm_populate(pid: u32, addr: f64, len: f64): i32 {
+  begin();
+  const t = task_by_pid(pid);
+  if (t == 0) return status(ERR_BAD_HANDLE);
+  const mm = load<u32>(t + T.T_MM);
+  let a = <u64>addr;
+  const end = a + <u64>len;
+  while (a < end) {
+    const vma = find_vma(mm, a);
+    if (vma == 0 || load<u64>(vma + T.V_START) >= end) break;
+    const s = max<u64>(a, load<u64>(vma + T.V_START));
+    const e = min<u64>(end, load<u64>(vma + T.V_END));
+    populate_vma_range(t, vma, s, e);
+    a = e;
+  }
+  return end_status();
+}
+
+// khugepaged: run `wakeups` scan passes (each scans pages_to_scan pages); returns THPs collapsed
+export function khugepaged_run(wakeups: u32): i32 {
+  begin();
+  const r = khugepaged_scan(wakeups);
+  end_status();
+  return <i32>r;
+}
+
+// echo 2 > /proc/sys/vm/drop_caches: the slab shrinkers (deferred split, huge zero folio)
+export function drop_caches(): i32 {
+  begin();
+  const r = shrink_slab();
+  end_status();
+  return <i32>r;
+}
+
+// debugfs split_huge_pages "<pid>,0x<start>,0x<end>[,<order>]": returns folios split or -errno
+export function split_huge_pages(pid: u32, start: f64, end: f64, new_order: u32): i32 {
+  begin();
+  const mm = task_mm(pid);
+  if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  let split: i32 = 0;
+  let addr = <u64>start & ~(<u64>4095);
+  const e = <u64>end;
+  while (addr < e) {
+    const vma = vma_lookup(mm, addr);
+    if (vma == 0) { addr += 4096; continue; }
+    let pfn: u32 = 0;
+    const pudp = walk_to_pud(mm, addr);
+    if (pudp != 0 && pmd_trans_huge(load<u64>(pudp))) pfn = pte_pfn(load<u64>(pudp)) + (<u32>(addr >> 12) & 262143);
+    else {
+      const pmdp = walk_to_pmd(mm, addr);
+      if (pmdp != 0 && pmd_trans_huge(load<u64>(pmdp)) && !pte_special(load<u64>(pmdp))) pfn = pte_pfn(load<u64>(pmdp)) + (<u32>(addr >> 12) & 511);
+      else {
+        const ptep = walk_to_pte(mm, addr);
+        if (ptep != 0 && pte_present(load<u64>(ptep)) && !pte_special(load<u64>(ptep))) pfn = pte_pfn(load<u64>(ptep));
+      }
+    }
+    const f = pfn != 0 ? page_folio(pfn) : 0;
+    if (f == 0 || new_order >= <u32>load<u8>(f, T.F_ORDER)) { addr += 4096; continue; }
+    const nr = <u64>1 << load<u8>(f, T.F_ORDER);
+    const fend = addr - (<u64>(pfn - load<u32>(f, T.F_PFN)) << 12) + (nr << 12);
+    if (split_folio_to_order(f, new_order) == 0) split++;
+    addr = fend;
+  }
+  end_status();
+  return split;
+}

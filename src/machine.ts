@@ -231,6 +231,20 @@ export class Machine {
     throw new InvariantError(`invariant violated: ${what} (details: ${a}, expected ${b}, found ${d})`, code);
   }
 
+  /** Run khugepaged: `wakeups` scan passes of pages_to_scan pages each; returns THPs collapsed. */
+  khugepaged(wakeups = 1): number {
+    const r = this.core.call('khugepaged', () => (this.core.e.khugepaged_run as (n: number) => number)(wakeups));
+    this.checkHostStatus('khugepaged');
+    return r;
+  }
+
+  /** echo 2 > /proc/sys/vm/drop_caches: run the shrinkers (deferred split queue, huge zero folio); returns folios split. */
+  dropCaches(): number {
+    const r = this.core.call('drop_caches', () => (this.core.e.drop_caches as () => number)());
+    this.checkHostStatus('drop_caches');
+    return r;
+  }
+
   /** Fault injection (like fail_page_alloc): the next n allocations of order >= minOrder fail. */
   injectAllocFailures(n: number, minOrder = 0): void {
     this.core.e.inject_alloc_failures(n, minOrder);

@@ -105,12 +105,13 @@ export class Process {
     if ((flags & 0x20) === 0) throw new UnsupportedFeatureError('file-backed mmap (only anonymous memory)');
     if ((flags & 0x0f) === 0x01 || (flags & 0x0f) === 0x03) throw new UnsupportedFeatureError('shared anonymous memory (shmem)');
     if (flags & 0x40000) throw new UnsupportedFeatureError('MAP_HUGETLB (hugetlb)');
-    if (flags & 0x8000) throw new UnsupportedFeatureError('MAP_POPULATE');
     const bytes = toBytes(len, 'mmap length');
     const align = opts.align === undefined ? 0 : toBytes(opts.align, 'mmap align');
     if (align && (align & (align - 1))) throw new ConfigError(`mmap align ${align} is not a power of two`);
-    const r = this.core.call('mmap', () => this.core.e.sys_mmap(this.pid, opts.addr ?? 0, bytes, parseProt(opts.prot ?? 'rw'), flags, align));
+    const r = this.core.call('mmap', () => this.core.e.sys_mmap(this.pid, opts.addr ?? 0, bytes, parseProt(opts.prot ?? 'rw'), flags & ~0x8000, align));
     this.errno(r, 'mmap');
+    // MAP_POPULATE: mm_populate() faults the range in after the mapping exists
+    if (flags & 0x8000) this.core.call('mm_populate', () => (this.core.e.mm_populate as (p: number, a: number, l: number) => number)(this.pid, r, bytes));
     return r;
   }
 
@@ -261,6 +262,37 @@ export class Process {
     const flags = (opts.maymove || opts.fixed !== undefined ? 1 : 0) | (opts.fixed !== undefined ? 2 : 0);
     const r = this.core.call('mremap', () => fn(this.pid, oldAddr, toBytes(oldLen, 'mremap old length'), toBytes(newLen, 'mremap new length'), flags, opts.fixed ?? 0));
     this.errno(r, 'mremap');
+    return r;
+  }
+
+  /**
+   * pin_user_pages() (FOLL_PIN; with write: FOLL_WRITE; longterm: FOLL_LONGTERM), or with
+   * {pin: false} get_user_pages() (FOLL_GET). Faults as needed; all or nothing.
+   * Returns a handle whose release() unpins/puts every page.
+   */
+  pin(addr: number, len: number | string, opts: { write?: boolean; longterm?: boolean; pin?: boolean } = {}): { release(): void } {
+    this.alive('pin');
+    const bytes = toBytes(len, 'pin length');
+    const fn = this.core.e.gup as (pid: number, a: number, l: number, w: number, p: number, lt: number) => number;
+    const h = this.core.call('gup', () => fn(this.pid, addr, bytes, opts.write ? 1 : 0, opts.pin === false ? 0 : 1, opts.longterm ? 1 : 0));
+    this.errno(h, opts.pin === false ? 'get_user_pages' : 'pin_user_pages');
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        const r = this.core.call('gup_put', () => (this.core.e.gup_put as (h: number) => number)(h));
+        this.errno(r, 'unpin_user_pages');
+      },
+    };
+  }
+
+  /** debugfs split_huge_pages "<pid>,<start>,<end>[,<order>]": split every large folio in the range; returns the count split */
+  splitHugePages(start: number, end: number, order = 0): number {
+    this.alive('split_huge_pages');
+    const fn = this.core.e.split_huge_pages as (pid: number, s: number, e: number, o: number) => number;
+    const r = this.core.call('split_huge_pages', () => fn(this.pid, start, end, order));
+    this.errno(r, 'split_huge_pages');
     return r;
   }
 

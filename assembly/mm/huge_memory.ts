@@ -27,7 +27,7 @@ import {
   mm_inc_nr_ptes, mm_dec_nr_ptes, mm_inc_nr_pmds, mm_dec_nr_pmds, PT_LEVEL_PTE, PT_LEVEL_PMD,
 } from "../arch/x86/pgtable";
 import { flush_pmd_tlb_range, flush_pud_tlb_range, flush_tlb_mm } from "../arch/x86/tlb";
-import { data_mode, pfn_to_host, ZERO_PFN, MIGRATE_UNMOVABLE, pb_rec, PB_FOLIO } from "./page_alloc";
+import { data_mode, pfn_to_host, ZERO_PFN, MIGRATE_UNMOVABLE, pb_rec, PB_FOLIO, pb_mark_broken } from "./page_alloc";
 import { slab_alloc, SLAB_FOLIO } from "../lib/hostmem";
 import {
   count_vm_events, THP_FAULT_ALLOC, THP_FAULT_FALLBACK, THP_SPLIT_PMD, THP_SPLIT_PUD, THP_ZERO_PAGE_ALLOC,
@@ -790,7 +790,11 @@ function split_frames(f: u32, new_order: u32): void {
     }
   }
   if (order >= 9 && new_order < 9) {
-    for (let q: u32 = 0; q < (nr >> 9); q++) store<u32>(pbtab_folio_ptr(head + (q << 9)), 0);
+    for (let q: u32 = 0; q < (nr >> 9); q++) {
+      store<u32>(pbtab_folio_ptr(head + (q << 9)), 0);
+      const ok = pb_mark_broken((head >> 9) + q);
+      assert(ok, "folio split: no host memory for buddy records");
+    }
   }
 }
 

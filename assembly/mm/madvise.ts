@@ -5,7 +5,18 @@ import * as T from "./mm_types";
 import {
   find_vma, vma_index_after, mm_vma, vma_modify_flags, vma_try_merge_around, EINVAL, ENOMEM, PAGE_MASK,
 } from "./mmap";
-import { zap_page_range_single } from "./memory";
+import { zap_page_range_single, walk_to_pmd, folio_pte_batch, is_anon_page } from "./memory";
+import {
+  pte_pfn, pte_present, pte_special, pte_young, pte_dirty, pte_mkold, pte_mkclean, pmd_trans_huge, pmd_mkinvalid,
+} from "../arch/x86/pgtable_types";
+import { table_host, table_of } from "../arch/x86/pgtable";
+import { flush_pmd_tlb_range } from "../arch/x86/tlb";
+import { tlb_gather_mmu, tlb_finish_mmu, tlb_remove_pmd_tlb_entry, tlb_remove_tlb_entries } from "./mmu_gather";
+import { page_folio, folio_nr_pages, frame_ptr, S_LAZYFREE, S_DIRTY, S_REFERENCED } from "./folio";
+import { folio_maybe_mapped_shared } from "./rmap";
+import { reclaim_anon_folio } from "./vmscan";
+import { madvise_populate } from "./gup";
+import { madvise_collapse } from "./khugepaged";
 import * as H from "./huge_memory";
 
 export const MADV_NORMAL: u32 = 0;
@@ -102,8 +113,185 @@ function madvise_vma(task: u32, mm: u32, vma: u32, start: u64, end: u64, behavio
     }
     case MADV_WILLNEED:
       return 0; // anonymous memory without swap: nothing to read ahead
+    case MADV_COLD:
+    case MADV_PAGEOUT: {
+      // can_madv_lru_vma()
+      if (load<u64>(vma + T.V_FLAGS) & (T.VM_LOCKED | T.VM_PFNMAP | T.VM_HUGETLB)) return -EINVAL;
+      madvise_cold_or_pageout(vma, start, end, behavior == MADV_PAGEOUT);
+      return 0;
+    }
+    case MADV_FREE: {
+      if (load<u64>(vma + T.V_FLAGS) & (T.VM_LOCKED | T.VM_PFNMAP)) return -EINVAL;
+      // MADV_FREE works for only anon vma at the moment
+      if (load<u8>(vma + T.V_KIND) != T.VK_ANON) return -EINVAL;
+      madvise_free(vma, start, end);
+      return 0;
+    }
+    case MADV_POPULATE_READ:
+    case MADV_POPULATE_WRITE: {
+      const r = madvise_populate(task, start, end, behavior == MADV_POPULATE_WRITE);
+      return r;
+    }
+    case MADV_REMOVE: {
+      if (load<u64>(vma + T.V_FLAGS) & T.VM_LOCKED) return -EINVAL;
+      if (load<u8>(vma + T.V_KIND) == T.VK_ANON) return -EINVAL; // needs a file
+      return H.madvise_huge_behavior(task, mm, vma, start, end, behavior);
+    }
+    case MADV_COLLAPSE:
+      return madvise_collapse(task, vma, start, end);
   }
   return H.madvise_huge_behavior(task, mm, vma, start, end, behavior);
+}
+
+// --- MADV_COLD / MADV_PAGEOUT (madvise_cold_or_pageout_pte_range) ------------------------
+
+// madvise_folio_pte_batch(): PTEs in [ptep, end) mapping consecutive pages of f
+function madvise_folio_pte_batch(f: u32, pfn: u32, ptep: u32, pte: u64, max_nr: u32): u32 {
+  return folio_pte_batch(f, pfn, ptep, pte, max_nr);
+}
+
+function madvise_cold_or_pageout(vma: u32, start: u64, end: u64, pageout: bool): void {
+  const mm = load<u32>(vma + T.V_MM);
+  tlb_gather_mmu(mm, false);
+  let addr = start;
+  while (addr < end) {
+    let next = (addr + (1 << 21)) & ~(<u64>(1 << 21) - 1);
+    if (next > end) next = end;
+    const pmdp = walk_to_pmd(mm, addr);
+    if (pmdp == 0) { addr = next; continue; }
+    let pmd = load<u64>(pmdp);
+    if (pmd != 0 && pmd_trans_huge(pmd)) {
+      if (H.is_huge_zero_pmd(pmd) || (pmd & 1) == 0) { addr = next; continue; }
+      const pfn = pte_pfn(pmd);
+      const f = page_folio(pfn);
+      if (folio_maybe_mapped_shared(f, pfn)) { addr = next; continue; }
+      if (next - addr != (1 << 21)) {
+        if (H.split_folio_to_order(f, 0) != 0) { addr = next; continue; }
+        pmd = load<u64>(pmdp);
+        // regular_folio: handle the range at PTE level below
+      } else {
+        if (!pageout && pte_young(pmd)) {
+          // pmdp_invalidate() + pmd_mkold()
+          store<u64>(pmdp, pmd_mkinvalid(pmd));
+          flush_pmd_tlb_range(mm, addr, addr + (1 << 21));
+          store<u64>(pmdp, pte_mkold(pmd));
+          tlb_remove_pmd_tlb_entry(addr);
+        }
+        store<u16>(f, load<u16>(f, T.F_FLAGS) & ~T.FF_REFERENCED, T.F_FLAGS);
+        if (pageout) reclaim_anon_folio(f, pfn, vma, pmdp, addr, 1, 2);
+        addr = next;
+        continue;
+      }
+    }
+    if (load<u64>(pmdp) == 0) { addr = next; continue; }
+    const ptes = table_host(table_of(load<u64>(pmdp)));
+    while (addr < next) {
+      const ptep = ptes + ((<u32>(addr >> 12) & 511) << 3);
+      const pte = load<u64>(ptep);
+      let nr: u32 = 1;
+      if (pte == 0 || !pte_present(pte) || pte_special(pte)) { addr += 4096; continue; }
+      const pfn = pte_pfn(pte);
+      const f = page_folio(pfn);
+      if (f != 0) {
+        nr = madvise_folio_pte_batch(f, pfn, ptep, pte, <u32>((next - addr) >> 12));
+        if (nr < folio_nr_pages(f)) {
+          if (!folio_maybe_mapped_shared(f, pfn) && H.split_folio_to_order(f, 0) == 0) continue; // redo these PTEs
+          addr += <u64>nr << 12;
+          continue;
+        }
+      }
+      if (!is_anon_page(f, pfn) || folio_maybe_mapped_shared(f, pfn)) { addr += <u64>nr << 12; continue; }
+      if (!pageout) {
+        let young = false;
+        for (let i: u32 = 0; i < nr; i++) {
+          const p = ptep + (i << 3);
+          const e = load<u64>(p);
+          if (pte_young(e)) { young = true; store<u64>(p, pte_mkold(e)); }
+        }
+        if (young) tlb_remove_tlb_entries(addr, nr);
+      }
+      if (f != 0) store<u16>(f, load<u16>(f, T.F_FLAGS) & ~T.FF_REFERENCED, T.F_FLAGS);
+      else store<u32>(frame_ptr(pfn), load<u32>(frame_ptr(pfn)) & ~S_REFERENCED);
+      if (pageout) reclaim_anon_folio(f, pfn, vma, ptep, addr, nr, 1);
+      addr += <u64>nr << 12;
+    }
+  }
+  tlb_finish_mmu();
+}
+
+// --- MADV_FREE (madvise_free_pte_range, madvise_free_huge_pmd) ----------------------------------
+
+function folio_mark_lazyfree(f: u32, pfn: u32): void {
+  if (f != 0) store<u16>(f, load<u16>(f, T.F_FLAGS) | T.FF_LAZYFREE, T.F_FLAGS);
+  else store<u32>(frame_ptr(pfn), load<u32>(frame_ptr(pfn)) | S_LAZYFREE);
+}
+
+function madvise_free(vma: u32, start: u64, end: u64): void {
+  const mm = load<u32>(vma + T.V_MM);
+  tlb_gather_mmu(mm, false);
+  let addr = start;
+  while (addr < end) {
+    let next = (addr + (1 << 21)) & ~(<u64>(1 << 21) - 1);
+    if (next > end) next = end;
+    const pmdp = walk_to_pmd(mm, addr);
+    if (pmdp == 0) { addr = next; continue; }
+    let pmd = load<u64>(pmdp);
+    if (pmd != 0 && pmd_trans_huge(pmd)) {
+      if (H.is_huge_zero_pmd(pmd) || (pmd & 1) == 0) { addr = next; continue; }
+      const pfn = pte_pfn(pmd);
+      const f = page_folio(pfn);
+      if (folio_maybe_mapped_shared(f, pfn)) { addr = next; continue; }
+      if (next - addr != (1 << 21)) {
+        // discard part of a THP: split it, then handle the pages
+        H.split_folio_to_order(f, 0);
+      } else {
+        store<u16>(f, load<u16>(f, T.F_FLAGS) & ~T.FF_DIRTY, T.F_FLAGS);
+        if (pte_young(pmd) || pte_dirty(pmd)) {
+          store<u64>(pmdp, pmd_mkinvalid(pmd));
+          flush_pmd_tlb_range(mm, addr, addr + (1 << 21));
+          store<u64>(pmdp, pte_mkclean(pte_mkold(pmd)));
+          tlb_remove_pmd_tlb_entry(addr);
+        }
+        folio_mark_lazyfree(f, pfn);
+        addr = next;
+        continue;
+      }
+    }
+    if (load<u64>(pmdp) == 0 || pmd_trans_huge(load<u64>(pmdp))) { addr = next; continue; }
+    const ptes = table_host(table_of(load<u64>(pmdp)));
+    while (addr < next) {
+      const ptep = ptes + ((<u32>(addr >> 12) & 511) << 3);
+      const pte = load<u64>(ptep);
+      let nr: u32 = 1;
+      if (pte == 0 || !pte_present(pte) || pte_special(pte)) { addr += 4096; continue; }
+      const pfn = pte_pfn(pte);
+      const f = page_folio(pfn);
+      if (f != 0) {
+        nr = madvise_folio_pte_batch(f, pfn, ptep, pte, <u32>((next - addr) >> 12));
+        if (nr < folio_nr_pages(f)) {
+          if (!folio_maybe_mapped_shared(f, pfn) && H.split_folio_to_order(f, 0) == 0) continue;
+          addr += <u64>nr << 12;
+          continue;
+        }
+      }
+      const fdirty = f != 0 ? (load<u16>(f, T.F_FLAGS) & T.FF_DIRTY) != 0 : (load<u32>(frame_ptr(pfn)) & S_DIRTY) != 0;
+      if (fdirty) {
+        if (folio_maybe_mapped_shared(f, pfn)) { addr += <u64>nr << 12; continue; }
+        if (f != 0) store<u16>(f, load<u16>(f, T.F_FLAGS) & ~T.FF_DIRTY, T.F_FLAGS);
+        else store<u32>(frame_ptr(pfn), load<u32>(frame_ptr(pfn)) & ~S_DIRTY);
+      }
+      let changed = false;
+      for (let i: u32 = 0; i < nr; i++) {
+        const p = ptep + (i << 3);
+        const e = load<u64>(p);
+        if (pte_young(e) || pte_dirty(e)) { store<u64>(p, pte_mkclean(pte_mkold(e))); changed = true; }
+      }
+      if (changed) tlb_remove_tlb_entries(addr, nr);
+      if (is_anon_page(f, pfn)) folio_mark_lazyfree(f, pfn);
+      addr += <u64>nr << 12;
+    }
+  }
+  tlb_finish_mmu();
 }
 
 // do_madvise() + madvise_walk_vmas()

@@ -204,6 +204,23 @@ function br_del_free(pb: u32, k: u32, i: u32): void {
   if (c == 1) br_list_del(load<u8>(pb_rec(pb) + PB_MT), k, br);
 }
 
+// A pageblock allocated as a whole (part of an order >= 9 folio) that is now
+// split into smaller folios: give it a buddy record (nothing free yet), so that
+// freeing its pages later works like freeing pages of any broken pageblock.
+export function pb_mark_broken(pb: u32): bool {
+  const r = pb_rec(pb);
+  if (load<u8>(r + PB_STATE) != PBS_ALLOC) return true;
+  const br = slab_alloc(SLAB_BUDDY);
+  if (br == 0) return false;
+  if (pb_frames_get(pb) == 0) { slab_free(SLAB_BUDDY, br); return false; }
+  store<u32>(br + BR_PB, pb);
+  store<u32>(r + PB_BUDDY, br);
+  store<u8>(r + PB_STATE, PBS_BROKEN);
+  store<u32>(r + PB_NFREE, 0);
+  store<u32>(r + PB_FOLIO, 0);
+  return true;
+}
+
 // --- per-pageblock storage ----------------------------------------------------------
 
 // The frame array of a pageblock, allocated on first need (zeroed: all frames free).
@@ -447,6 +464,7 @@ export function free_pages(pfn: u32, order: u32): void {
     store<u32>(r + PB_NFREE, nf);
     let i = (pfn & 511) >> k;
     const br = load<u32>(r + PB_BUDDY);
+    assert(br != 0 && load<u8>(r + PB_STATE) == PBS_BROKEN, "free_pages: sub-pageblock free in a pageblock without a buddy record");
     while (k < 9) {
       const b = i ^ 1;
       if (!br_test(br, k, b)) break;
