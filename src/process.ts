@@ -46,6 +46,8 @@ export interface SmapsEntry {
   start: number;
   end: number;
   pgoff: number;
+  /** 'anon' (private anonymous), 'shmem' or 'hugetlb' */
+  kind: 'anon' | 'shmem' | 'hugetlb';
   vmFlags: string;
   /** every field in kB as the kernel prints it (THPeligible as 0/1) */
   fields: Record<string, number>;
@@ -231,7 +233,8 @@ export class Process {
           'Private_Clean', 'Private_Dirty', 'Referenced', 'Anonymous', 'KSM', 'LazyFree', 'AnonHugePages', 'ShmemPmdMapped',
           'FilePmdMapped', 'Shared_Hugetlb', 'Private_Hugetlb', 'Swap', 'SwapPss', 'Locked']) fields[name] = kb(v[name]);
         fields.THPeligible = v.THPeligible;
-        out.push({ start: v.start, end: v.end, pgoff: v.pgoff, vmFlags: names.join(' '), fields });
+        const kind = v.kind === 1 ? 'shmem' : v.kind === 2 ? 'hugetlb' : 'anon';
+        out.push({ start: v.start, end: v.end, pgoff: v.pgoff, kind, vmFlags: names.join(' '), fields });
       }
       first += n;
       if (n === 0) break;

@@ -17,6 +17,7 @@ export function meminfo(m: Machine): Record<string, number> {
     Mapped: kb(s.nr_mapped),
     Shmem: kb(s.nr_shmem),
     PageTables: kb(s.nr_page_table_pages),
+    Committed_AS: kb((m.core.e.committed_as_pages as () => number)()),
     AnonHugePages: kb(s.nr_anon_transparent_hugepages),
     ShmemHugePages: kb(s.nr_shmem_hugepages),
     ShmemPmdMapped: kb(s.nr_shmem_pmdmapped),
@@ -34,7 +35,7 @@ export function meminfo(m: Machine): Record<string, number> {
 function meminfoText(m: Machine): string {
   const v = meminfo(m);
   const out: string[] = [];
-  for (const k of ['MemTotal', 'MemFree', 'AnonPages', 'Mapped', 'Shmem', 'PageTables', 'AnonHugePages', 'ShmemHugePages',
+  for (const k of ['MemTotal', 'MemFree', 'AnonPages', 'Mapped', 'Shmem', 'PageTables', 'Committed_AS', 'AnonHugePages', 'ShmemHugePages',
     'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped']) out.push(kbLine(k, v[k]));
   for (const k of ['HugePages_Total', 'HugePages_Free', 'HugePages_Rsvd', 'HugePages_Surp'])
     out.push(`${(k + ':').padEnd(16)}${String(v[k]).padStart(6)}`);
@@ -87,8 +88,9 @@ function smapsText(m: Machine, pid: number, mapsOnly: boolean): string {
   if (!p) throw new ConfigError(`/proc/${pid}: no such process`);
   const out: string[] = [];
   for (const e of p.smaps()) {
-    const anon = e.vmFlags.split(' ').includes('sh') ? 0 : e.pgoff;
-    out.push(mapsLine(e.start, e.end, e.vmFlags, anon) + (mapsOnly ? '' : ' '));
+    // show_map_vma(): only file-backed VMAs (shmem included) print their offset
+    const off = e.kind === 'anon' ? 0 : e.pgoff;
+    out.push(mapsLine(e.start, e.end, e.vmFlags, off) + (mapsOnly ? '' : ' '));
     if (mapsOnly) continue;
     for (const k of ['Size', 'KernelPageSize', 'MMUPageSize', 'Rss', 'Pss', 'Pss_Dirty', 'Pss_Anon', 'Pss_File', 'Pss_Shmem',
       'Shared_Clean', 'Shared_Dirty', 'Private_Clean', 'Private_Dirty', 'Referenced', 'Anonymous', 'KSM', 'LazyFree',

@@ -4,6 +4,7 @@
 import * as T from "../mm/mm_types";
 import {
   mm_alloc, mm_free, task_create, mm_nr_vmas, mm_vma, vm_area_free, anon_vma_fork, vma_pages, ENOMEM,
+  vm_enough_memory, vm_acct_charge,
 } from "../mm/mmap";
 import { slab_alloc, slab_free, SLAB_VMA } from "../lib/hostmem";
 import {
@@ -322,8 +323,13 @@ function dup_mmap(oldmm: u32): i64 {
     const mpnt = mm_vma(oldmm, i);
     const flags = load<u64>(mpnt + T.V_FLAGS);
     if (flags & T.VM_DONTCOPY) continue;
+    // dup_mmap(): private writable memory is charged to the child too
+    if (flags & T.VM_ACCOUNT) {
+      if (vm_enough_memory(mm, <i64>vma_pages(mpnt)) < 0) { err = -ENOMEM; break; }
+    }
     const tmp = slab_alloc(SLAB_VMA);
     if (tmp == 0) { err = -ENOMEM; break; }
+    if (flags & T.VM_ACCOUNT) vm_acct_charge(mm, <i64>vma_pages(mpnt));
     memory.copy(tmp, mpnt, 128);
     store<u32>(tmp + T.V_MM, mm);
     store<u32>(tmp + T.V_ANON_VMA, 0);

@@ -129,8 +129,8 @@ export function thp_vma_allowable_orders(vma: u32, vm_flags: u64, type: u32, ord
     return shmem_allowable_orders_hook(vma, vm_flags, type, orders);
   }
   if (vma_thp_disabled(vma, vm_flags, type == TVA_FORCED_COLLAPSE)) return 0;
-  if (type != TVA_PAGEFAULT && type != TVA_SMAPS) {
-    // khugepaged/collapse: drop orders whose size does not fit the VMA
+  if (type != TVA_PAGEFAULT) {
+    // outside the fault path (smaps, khugepaged, collapse): drop orders whose size does not fit the VMA
     let o = orders;
     while (o != 0) {
       const order = 31 - clz(o);

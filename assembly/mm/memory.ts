@@ -26,7 +26,7 @@ import {
 import {
   tlb_remove_tlb_entries, tlb_remove_folio_refs, tlb_free_table, tlb_gather_mmu, tlb_finish_mmu,
 } from "./mmu_gather";
-import { anon_vma_prepare, mm_nr_vmas, mm_vma, mm_free, vm_area_free } from "./mmap";
+import { anon_vma_prepare, mm_nr_vmas, mm_vma, mm_free, vm_area_free, vm_acct_charge } from "./mmap";
 import {
   thp_vma_allowable_orders, thp_vma_suitable_orders, TVA_PAGEFAULT, PMD_ORDER, PUD_ORDER,
 } from "./huge_memory";
@@ -744,6 +744,8 @@ export function exit_mmap(mm: u32): void {
   while (mm_nr_vmas(mm) > 0) {
     const v = mm_vma(mm, mm_nr_vmas(mm) - 1);
     store<u32>(mm + T.MM_NR_VMAS, mm_nr_vmas(mm) - 1);
+    // vm_unacct_memory(nr_accounted)
+    if (load<u64>(v + T.V_FLAGS) & T.VM_ACCOUNT) vm_acct_charge(mm, -<i64>((load<u64>(v + T.V_END) - load<u64>(v + T.V_START)) >> 12));
     vm_area_free(v);
   }
   H.mm_exit_hook(mm);

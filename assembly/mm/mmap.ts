@@ -9,6 +9,7 @@ import {
 import { pgtable_alloc, pgtable_free, PT_LEVEL_PGD } from "../arch/x86/pgtable";
 import { vm_get_page_prot } from "../arch/x86/pgtable_types";
 import { knob, K_MAX_MAP_COUNT, K_OVERCOMMIT_MEMORY } from "../kernel/sysfs";
+import { node_page_state, NR_MANAGED_PAGES } from "./vmstat";
 import { unmap_vmas_range, free_pgtables } from "./memory";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { vma_adjust_trans_huge } from "./huge_memory";
@@ -311,10 +312,28 @@ export function file_vma_free_hook(v: u32): void {}
   store<u64>(mm + T.MM_TOTAL_VM, <u64>(<i64>load<u64>(mm + T.MM_TOTAL_VM) + npages));
 }
 
-// VM_ACCOUNT charge (security_vm_enough_memory / vm_unacct_memory); overcommit is not
-// limited here (overcommit_memory 0/1), only counted.
+// VM_ACCOUNT charges (vm_acct_memory / vm_unacct_memory): Committed_AS
+export let vm_committed_as: i64 = 0;
 @inline function vm_acct(mm: u32, npages: i64): void {
   store<i64>(mm + T.MM_COMMITTED, load<i64>(mm + T.MM_COMMITTED) + npages);
+  vm_committed_as += npages;
+}
+
+export function vm_acct_charge(mm: u32, npages: i64): void { vm_acct(mm, npages); }
+
+// __vm_enough_memory() (the caller is root: no admin reserve): 0 or -ENOMEM.
+// OVERCOMMIT_GUESS refuses a single request larger than RAM (no swap here);
+// OVERCOMMIT_NEVER keeps Committed_AS under RAM * overcommit_ratio (50%).
+export function vm_enough_memory(mm: u32, pages: i64): i32 {
+  const mode = knob(K_OVERCOMMIT_MEMORY);
+  if (mode == 1) return 0;
+  const totalram = node_page_state(NR_MANAGED_PAGES);
+  if (mode == 0) return pages > totalram ? -ENOMEM : 0;
+  let allowed = totalram * 50 / 100;
+  const reserve: i64 = (131072 >> 2); // user_reserve_kbytes 128 MiB
+  const tv = <i64>load<u64>(mm + T.MM_TOTAL_VM) / 32;
+  allowed -= tv < reserve ? tv : reserve;
+  return vm_committed_as + pages <= allowed ? 0 : -ENOMEM;
 }
 
 @inline export function vma_pages(vma: u32): u64 {
@@ -529,6 +548,7 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, ali
   if (kind != T.VK_HUGETLB && (vm_flags & (T.VM_NORESERVE | T.VM_SHARED | T.VM_WRITE)) == T.VM_WRITE)
     vm_flags |= T.VM_ACCOUNT;
   if (kind == T.VK_ANON && !shared) pgoff = addr >> 12;
+  if ((vm_flags & T.VM_ACCOUNT) && vm_enough_memory(mm, <i64>(plen >> 12)) < 0) return -ENOMEM;
   // MAP_FIXED replaces whatever was there (the old mapping is unmapped first)
   if (flags & MAP_FIXED) {
     const e = do_munmap(mm, addr, plen);

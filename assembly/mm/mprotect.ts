@@ -4,7 +4,7 @@
 import * as T from "./mm_types";
 import {
   find_vma, vma_index_after, mm_vma, vma_modify_flags, vma_set_page_prot, vma_try_merge_around, calc_vm_prot_bits,
-  vma_pages, ENOMEM, EINVAL, EACCES, PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_MASK,
+  vma_pages, ENOMEM, EINVAL, EACCES, PROT_READ, PROT_WRITE, PROT_EXEC, PAGE_MASK, vm_enough_memory, vm_acct_charge,
 } from "./mmap";
 import {
   pte_modify, pte_write, pte_mkwrite, pte_present, pte_protnone, pte_pfn, pte_special, pmd_trans_huge,
@@ -144,14 +144,20 @@ function mprotect_fixup(mm: u32, vma: u32, start: u64, end: u64, newflags: u64):
   const oldflags = load<u64>(vma + T.V_FLAGS);
   if (newflags == oldflags) { mprotect_last_vma = vma; return 0; }
   const nrpages = (end - start) >> 12;
+  let charged: i64 = 0;
   if (newflags & T.VM_WRITE) {
-    if (!(oldflags & (T.VM_ACCOUNT | T.VM_WRITE | T.VM_HUGETLB | T.VM_SHARED | T.VM_NORESERVE)))
+    if (!(oldflags & (T.VM_ACCOUNT | T.VM_WRITE | T.VM_HUGETLB | T.VM_SHARED | T.VM_NORESERVE))) {
+      if (vm_enough_memory(mm, <i64>nrpages) < 0) return -ENOMEM;
       newflags |= T.VM_ACCOUNT;
+      charged = <i64>nrpages;
+    }
   } else if ((oldflags & T.VM_ACCOUNT) && load<u8>(vma + T.V_KIND) == T.VK_ANON && load<u32>(vma + T.V_ANON_VMA) == 0) {
     newflags &= ~T.VM_ACCOUNT;
   }
   const r = vma_modify_flags(mm, vma, start, end, newflags);
   if (r < 0) return <i32>r;
+  if (charged) vm_acct_charge(mm, charged);
+  if ((oldflags & T.VM_ACCOUNT) && !(newflags & T.VM_ACCOUNT)) vm_acct_charge(mm, -<i64>nrpages);
   vma = <u32>r;
   vma_set_page_prot(vma);
   let cp: u32 = 0;

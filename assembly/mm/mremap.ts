@@ -7,7 +7,7 @@ import * as T from "./mm_types";
 import {
   find_vma, vma_lookup, do_munmap, split_vma, vma_index_of, mm_vma, vm_area_dup, vma_try_merge_around,
   get_unmapped_area, vma_array_reserve, vma_index_after, task_size, vma_pages, vmas_mergeable,
-  EINVAL, ENOMEM, EFAULT, PAGE_MASK, MAP_FIXED, MAP_PRIVATE,
+  EINVAL, ENOMEM, EFAULT, PAGE_MASK, MAP_FIXED, MAP_PRIVATE, vm_acct_charge,
 } from "./mmap";
 import { knob, K_MAX_MAP_COUNT } from "../kernel/sysfs";
 import { p4d_alloc, pud_alloc, pmd_alloc, pte_alloc, walk_to_pud, walk_to_pmd } from "./memory";
@@ -146,7 +146,7 @@ function move_vma(mm: u32, vma: u32, old_addr: u64, old_len: u64, new_len: u64, 
   do_munmap(mm, old_addr, old_len);
   store<u64>(mm + T.MM_TOTAL_VM, load<u64>(mm + T.MM_TOTAL_VM) + (new_len >> 12));
   if (load<u64>(nv + T.V_FLAGS) & T.VM_ACCOUNT)
-    store<i64>(mm + T.MM_COMMITTED, load<i64>(mm + T.MM_COMMITTED) + <i64>((new_len - old_len) >> 12));
+    vm_acct_charge(mm, <i64>((new_len - old_len) >> 12));
   vma_try_merge_around(mm, nv);
   return <i64>new_addr;
 }
