@@ -304,3 +304,24 @@ export function split_huge_pages(pid: u32, start: f64, end: f64, new_order: u32)
   end_status();
   return split;
 }
+
+// --- hugetlb ------------------------------------------------------------------------------------
+import { hstate_info as hugetlb_hstate_info } from "./mm/hugetlb";
+
+// mmap(MAP_HUGETLB | huge_shift << MAP_HUGE_SHIFT): f64 address or -errno
+export function sys_mmap_hugetlb(pid: u32, addr: f64, len: f64, prot: u32, flags: u32, huge_shift: u32): f64 {
+  begin();
+  const mm = task_mm(pid);
+  if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  if (huge_shift != 21 && huge_shift != 30) return -EINVAL;
+  const r = do_mmap(mm, <u64>addr, <u64>len, prot, flags, 0, T.VK_HUGETLB, 0, 0, huge_shift);
+  end_status();
+  return <f64>r;
+}
+
+// pool state of the hstate of `order` (9 or 18) into the IO buffer: nr, free, resv, surplus
+export function hstate_info(order: u32): i32 {
+  memory.fill(LAYOUT_IO, 0, 32);
+  hugetlb_hstate_info(order);
+  return 0;
+}

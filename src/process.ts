@@ -105,12 +105,21 @@ export class Process {
     const flags = parseFlags(opts.flags ?? (opts.backing === 'memfd' ? 'shared' : 'private|anonymous'));
     if (opts.backing === 'memfd') throw new UnsupportedFeatureError('shmem (memfd) mappings');
     if ((flags & 0x20) === 0) throw new UnsupportedFeatureError('file-backed mmap (only anonymous memory)');
-    if ((flags & 0x0f) === 0x01 || (flags & 0x0f) === 0x03) throw new UnsupportedFeatureError('shared anonymous memory (shmem)');
-    if (flags & 0x40000) throw new UnsupportedFeatureError('MAP_HUGETLB (hugetlb)');
     const bytes = toBytes(len, 'mmap length');
     const align = opts.align === undefined ? 0 : toBytes(opts.align, 'mmap align');
     if (align && (align & (align - 1))) throw new ConfigError(`mmap align ${align} is not a power of two`);
-    const r = this.core.call('mmap', () => this.core.e.sys_mmap(this.pid, opts.addr ?? 0, bytes, parseProt(opts.prot ?? 'rw'), flags & ~0x8000, align));
+    const prot = parseProt(opts.prot ?? 'rw');
+    let r: number;
+    if (flags & 0x40000) {
+      // MAP_HUGETLB with MAP_HUGE_2MB / MAP_HUGE_1GB
+      const shift = (opts.hugePageSize ?? '2M') === '1G' ? 30 : 21;
+      const fn = this.core.e.sys_mmap_hugetlb as (p: number, a: number, l: number, pr: number, f: number, s: number) => number;
+      r = this.core.call('mmap', () => fn(this.pid, opts.addr ?? 0, bytes, prot, flags & ~(0x8000 | 0x40000), shift));
+      if (r === this.core.c.NOT_MODELLED) throw new UnsupportedFeatureError('MAP_HUGETLB (hugetlb)');
+    } else {
+      if ((flags & 0x0f) === 0x01 || (flags & 0x0f) === 0x03) throw new UnsupportedFeatureError('shared anonymous memory (shmem)');
+      r = this.core.call('mmap', () => this.core.e.sys_mmap(this.pid, opts.addr ?? 0, bytes, prot, flags & ~0x8000, align));
+    }
     this.errno(r, 'mmap');
     // MAP_POPULATE: mm_populate() faults the range in after the mapping exists
     if (flags & 0x8000) this.core.call('mm_populate', () => (this.core.e.mm_populate as (p: number, a: number, l: number) => number)(this.pid, r, bytes));

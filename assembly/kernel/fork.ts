@@ -30,6 +30,7 @@ import { pgtable_trans_huge_deposit, alloc_pud_predeposit_ptables, pgtable_trans
 import { is_huge_zero_pmd, mm_get_huge_zero_folio, __split_huge_pmd, __split_huge_pud } from "../mm/huge_memory";
 import { folio_maybe_dma_pinned } from "../mm/gup";
 import { knob, K_V_PGTABLE_DEPOSIT } from "./sysfs";
+import { copy_hugetlb_page_range, hugetlb_vma_dup } from "../mm/hugetlb";
 
 let rss_anon: i64 = 0;
 let rss_shmem: i64 = 0;
@@ -280,6 +281,7 @@ function copy_page_range(dst_vma: u32, src_vma: u32): i32 {
   if ((load<u64>(dst_vma + T.V_FLAGS) & T.VM_UFFD_WP) == 0 && (load<u64>(src_vma + T.V_FLAGS) & (T.VM_PFNMAP | T.VM_MIXEDMAP)) == 0 &&
       load<u32>(src_vma + T.V_ANON_VMA) == 0)
     return 0;
+  if (load<u8>(src_vma + T.V_KIND) == T.VK_HUGETLB) return copy_hugetlb_page_range(dst_vma, src_vma);
   const src_mm = load<u32>(src_vma + T.V_MM);
   const dst_mm = load<u32>(dst_vma + T.V_MM);
   const start = load<u64>(src_vma + T.V_START), end = load<u64>(src_vma + T.V_END);
@@ -332,6 +334,7 @@ function dup_mmap(oldmm: u32): i64 {
     if (flags & T.VM_ACCOUNT) vm_acct_charge(mm, <i64>vma_pages(mpnt));
     memory.copy(tmp, mpnt, 128);
     store<u32>(tmp + T.V_MM, mm);
+    if (load<u8>(mpnt + T.V_KIND) == T.VK_HUGETLB) hugetlb_vma_dup(tmp, mpnt);
     store<u32>(tmp + T.V_ANON_VMA, 0);
     store<u32>(tmp + T.V_AV_NEXT, 0);
     store<u32>(tmp + T.V_AV_PREV, 0);

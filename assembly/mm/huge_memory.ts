@@ -3,6 +3,7 @@
 // huge zero folio. Fault/split/zap paths for PMD and PUD leaves build on these.
 
 import * as T from "./mm_types";
+import { free_huge_folio } from "./hugetlb";
 import {
   knob, K_THP_ENABLED, K_ANON_SIZE_BASE, K_THP_SHRINK_UNDERUSED, THP_ALWAYS, THP_NEVER, SIZE_ALWAYS,
   SIZE_INHERIT, SIZE_MADVISE, K_V_PUD_ANON,
@@ -217,6 +218,7 @@ export function deferred_split_first(): u32 { return split_queue_head; }
 // Called by __folio_put() before a large folio's pages are freed. Returns
 // false when the folio is not to be given back to the buddy allocator.
 export function folio_free_hook(f: u32): bool {
+  if (load<u8>(f, T.F_KIND) == T.FK_HUGETLB) return free_huge_folio(f);
   folio_unqueue_deferred_split(f);
   return true;
 }
@@ -1234,8 +1236,8 @@ export function khugepaged_enter_vma(vma: u32): void {
 }
 
 // =====================================================================================
-// shmem and hugetlb entry points. No VMA of these kinds can be created until those
-// features exist (the host reports them as not supported), so these are unreachable.
+// shmem entry points. No shmem VMA can be created until shmem exists (the host
+// reports it as not supported), so these are unreachable. hugetlb: mm/hugetlb.ts.
 // =====================================================================================
 
 export function do_fault_hook(vma: u32): u32 { return VM_FAULT_SIGBUS; }
@@ -1243,11 +1245,5 @@ export function wp_page_shared_hook(vma: u32, ptep: u32, pfn: u32): u32 { return
 function split_file_pmd(vma: u32, pmdp: u32, haddr: u64): void { assert(false, "file PMD split without shmem"); }
 function zap_file_pmd_accounting(vma: u32, f: u32): void { assert(false, "file PMD zap without shmem"); }
 export function folio_mark_dirty_hook(f: u32, pfn: u32): void {}
-export function unmap_hugepage_range_hook(vma: u32, s: u64, e: u64): void { assert(false, "hugetlb VMA without hugetlb"); }
-export function hugetlb_free_pgd_range_hook(mm: u32, a: u64, e: u64, floor: u64, ceiling: u64): void {}
-export function hugetlb_change_protection_hook(vma: u32, s: u64, e: u64): u64 { return 0; }
-export function hugetlb_dontneed_range(vma: u32, s: u64, e: u64): i32 { return 0; }
-export let smaps_hugetlb_private: u64 = 0;
-export function smaps_hugetlb_shared(vma: u32): u64 { smaps_hugetlb_private = 0; return 0; }
-export function hugetlb_set_nr_hugepages(order: u32, n: u64): i32 { return n == 0 ? 0 : -4095; }
+
 export function madvise_huge_behavior(task: u32, mm: u32, vma: u32, s: u64, e: u64, b: u32): i32 { return -4095; }

@@ -17,6 +17,7 @@ import { folio_maybe_mapped_shared } from "./rmap";
 import { reclaim_anon_folio } from "./vmscan";
 import { madvise_populate } from "./gup";
 import { madvise_collapse } from "./khugepaged";
+import { hugetlb_dontneed } from "./hugetlb";
 import * as H from "./huge_memory";
 
 export const MADV_NORMAL: u32 = 0;
@@ -104,7 +105,7 @@ function madvise_vma(task: u32, mm: u32, vma: u32, start: u64, end: u64, behavio
       const flags = load<u64>(vma + T.V_FLAGS);
       if (flags & (T.VM_PFNMAP | (behavior == MADV_DONTNEED ? T.VM_LOCKED : 0))) return -EINVAL;
       if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) {
-        const r = H.hugetlb_dontneed_range(vma, start, end);
+        const r = hugetlb_dontneed(vma, start, end);
         if (r < 0) return r;
         return 0;
       }

@@ -31,6 +31,7 @@ import {
   thp_vma_allowable_orders, thp_vma_suitable_orders, TVA_PAGEFAULT, PMD_ORDER, PUD_ORDER,
 } from "./huge_memory";
 import * as H from "./huge_memory";
+import { hugetlb_fault, unmap_hugepage_range, hugetlb_free_pgd_range, hugetlb_vma_close } from "./hugetlb";
 import { knob, K_V_COW_REUSE_LARGE, K_V_MTHP_ORDER_SELECTION, K_V_MAX_ANON_FOLIO_ORDER } from "../kernel/sysfs";
 
 // vm_fault_t
@@ -445,7 +446,7 @@ export function __handle_mm_fault(vma: u32, address: u64, flags: u32): u32 {
 // handle_mm_fault() + mm_account_fault(): pgfault counts every completed fault,
 // errors included; the task's min_flt only successful ones.
 export function handle_mm_fault(task: u32, vma: u32, address: u64, flags: u32): u32 {
-  const ret = __handle_mm_fault(vma, address, flags);
+  const ret = load<u8>(vma + T.V_KIND) == T.VK_HUGETLB ? hugetlb_fault(task, vma, address, flags) : __handle_mm_fault(vma, address, flags);
   if (ret & VM_FAULT_RETRY) return ret;
   count_vm_event(PGFAULT);
   if (ret & VM_FAULT_ERROR) return ret;
@@ -579,7 +580,7 @@ export function unmap_vmas_range(vma: u32, start: u64, end: u64, reclaim_pt: boo
   const s = max<u64>(start, load<u64>(vma + T.V_START));
   const e = min<u64>(end, load<u64>(vma + T.V_END));
   if (s >= e) return;
-  if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) { H.unmap_hugepage_range_hook(vma, s, e); return; }
+  if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) { unmap_hugepage_range(vma, s, e); return; }
   zap_reclaim_pt = reclaim_pt;
   unmap_page_range(vma, s, e);
   zap_reclaim_pt = false;
@@ -714,7 +715,7 @@ export function free_pgtables(mm: u32, i: u32, j: u32, floor: u64, ceiling: u64)
     const addr = load<u64>(vma + T.V_START);
     if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) {
       const nextstart: u64 = k + 1 < j ? load<u64>(mm_vma(mm, k + 1) + T.V_START) : ceiling;
-      H.hugetlb_free_pgd_range_hook(mm, addr, load<u64>(vma + T.V_END), floor, nextstart);
+      hugetlb_free_pgd_range(mm, addr, load<u64>(vma + T.V_END), floor, nextstart);
       k++;
       continue;
     }
@@ -746,6 +747,7 @@ export function exit_mmap(mm: u32): void {
     store<u32>(mm + T.MM_NR_VMAS, mm_nr_vmas(mm) - 1);
     // vm_unacct_memory(nr_accounted)
     if (load<u64>(v + T.V_FLAGS) & T.VM_ACCOUNT) vm_acct_charge(mm, -<i64>((load<u64>(v + T.V_END) - load<u64>(v + T.V_START)) >> 12));
+    if (load<u8>(v + T.V_KIND) == T.VK_HUGETLB) hugetlb_vma_close(v);
     vm_area_free(v);
   }
   H.mm_exit_hook(mm);

@@ -10,6 +10,7 @@ import { pgtable_alloc, pgtable_free, PT_LEVEL_PGD } from "../arch/x86/pgtable";
 import { vm_get_page_prot } from "../arch/x86/pgtable_types";
 import { knob, K_MAX_MAP_COUNT, K_OVERCOMMIT_MEMORY } from "../kernel/sysfs";
 import { node_page_state, NR_MANAGED_PAGES } from "./vmstat";
+import { hugetlb_vma_open, hugetlb_vma_close, hugetlb_vma_dup } from "./hugetlb";
 import { unmap_vmas_range, free_pgtables } from "./memory";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { vma_adjust_trans_huge } from "./huge_memory";
@@ -293,19 +294,15 @@ export function vm_area_dup(vma: u32): u32 {
   store<u32>(v + T.V_AV_PREV, 0);
   const av = load<u32>(vma + T.V_ANON_VMA);
   if (av != 0) anon_vma_link(v, av);
-  file_vma_dup_hook(v, vma);
+  if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) hugetlb_vma_dup(v, vma);
   return v;
 }
 
 export function vm_area_free(vma: u32): void {
   anon_vma_unlink(vma);
-  file_vma_free_hook(vma);
   slab_free(SLAB_VMA, vma);
 }
 
-// Backing objects (shmem/hugetlb files) keep a list of their VMAs; see shmem.ts.
-export function file_vma_dup_hook(v: u32, old: u32): void {}
-export function file_vma_free_hook(v: u32): void {}
 
 // vm_flags accounting (vm_stat_account): total_vm
 @inline function vm_stat_account(mm: u32, npages: i64): void {
@@ -565,8 +562,10 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, ali
   store<u8>(vma + T.V_KIND + 1, <u8>huge_shift);
   store<u32>(vma + T.V_FILE, file);
   vma_set_page_prot(vma);
-  const mmap_hook_err = vma_open_hook(vma);
-  if (mmap_hook_err < 0) { slab_free(SLAB_VMA, vma); return mmap_hook_err; }
+  if (kind == T.VK_HUGETLB) {
+    const err = hugetlb_vma_open(vma);
+    if (err < 0) { slab_free(SLAB_VMA, vma); return err; }
+  }
   const idx = vma_index_after(mm, addr);
   vma_array_insert(mm, idx, vma);
   vm_stat_account(mm, <i64>(plen >> 12));
@@ -576,8 +575,6 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, ali
   return <i64>addr;
 }
 
-// mmap hook for file-like VMAs (hugetlb reservation, shmem); set by those modules.
-export function vma_open_hook(vma: u32): i32 { return 0; }
 
 // --- munmap ---------------------------------------------------------------------------------
 
@@ -641,12 +638,10 @@ export function unmap_region(mm: u32, i: u32, j: u32): void {
     vm_stat_account(mm, -np);
     if (load<u64>(v + T.V_FLAGS) & T.VM_ACCOUNT) vm_acct(mm, -np);
     vma_array_remove(mm, i);
-    vma_close_hook(v);
+    if (load<u8>(v + T.V_KIND) == T.VK_HUGETLB) hugetlb_vma_close(v);
     vm_area_free(v);
   }
 }
-
-export function vma_close_hook(vma: u32): void {}
 
 // vma_modify_flags(): give [start, end) of vma the flags newflags, splitting
 // it off its VMA and merging it with compatible neighbours. Returns the VMA

@@ -16,6 +16,7 @@ import { tlb_gather_mmu, tlb_finish_mmu, tlb_flush_pte_range } from "./mmu_gathe
 import { PageAnonExclusive, page_folio } from "./folio";
 import { is_anon_page, walk_to_pud } from "./memory";
 import * as H from "./huge_memory";
+import { hugetlb_change_protection } from "./hugetlb";
 
 export const MM_CP_TRY_CHANGE_WRITABLE: u32 = 1 << 0;
 export const MM_CP_PROT_NUMA: u32 = 1 << 1;
@@ -127,7 +128,7 @@ function change_pud_range(vma: u32, addr: u64, end: u64, newprot: u64, cp_flags:
 
 // change_protection()
 export function change_protection(vma: u32, start: u64, end: u64, cp_flags: u32): u64 {
-  if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) return H.hugetlb_change_protection_hook(vma, start, end);
+  if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) return hugetlb_change_protection(vma, start, end);
   return change_pud_range(vma, start, end, load<u64>(vma + T.V_PROT), cp_flags);
 }
 

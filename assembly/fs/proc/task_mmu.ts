@@ -15,6 +15,8 @@ import { small_folio_refcount } from "../../mm/swap";
 import { walk_to_pud } from "../../mm/memory";
 import { thp_vma_allowable_orders, TVA_SMAPS } from "../../mm/huge_memory";
 import * as H from "../../mm/huge_memory";
+import * as HT from "../../mm/hugetlb";
+import { smaps_hugetlb_shared } from "../../mm/hugetlb";
 import { knob, K_V_SMAPS_PUD_LEAF } from "../../kernel/sysfs";
 
 // record fields (f64 each), names exported for the host
@@ -202,8 +204,8 @@ export function smaps_fill(mm: u32, first: u32, max: u32): u32 {
     const kind = load<u8>(vma + T.V_KIND);
     let kps: f64 = 4096;
     if (kind == T.VK_HUGETLB) {
-      a_sh = H.smaps_hugetlb_shared(vma);
-      a_ph = H.smaps_hugetlb_private;
+      a_sh = smaps_hugetlb_shared(vma);
+      a_ph = HT.smaps_hugetlb_private;
       kps = <f64>hugetlb_vma_page_size(vma);
     } else {
       smaps_walk_range(vma, start, end);
