@@ -8,6 +8,7 @@ import {
   ERR_OK, ERR_HOST_MEMORY, ERR_BAD_HANDLE, ERR_BAD_ARGUMENT, LAYOUT_COUNTERS, LAYOUT_COUNTERS_SIZE, LAYOUT_IO,
 } from "./layout";
 import { hostmem_init, hostmem_exhausted } from "./lib/hostmem";
+import { thp_recompute_orders } from "./mm/huge_memory";
 import * as HM from "./lib/hostmem";
 import { page_alloc_init, set_alloc_fail_inject, nr_free_pages } from "./mm/page_alloc";
 import {
@@ -56,6 +57,7 @@ export function machine_init(): i32 {
   memory.fill(LAYOUT_COUNTERS, 0, LAYOUT_COUNTERS_SIZE);
   hostmem_init();
   sysfs_init_defaults();
+  thp_recompute_orders();
   const ram_pages = <u64>load<f64>(LAYOUT_CTRL + CTRL_RAM_PAGES);
   const data = load<u32>(LAYOUT_CTRL + CTRL_DATA_MODE) != 0;
   const levels = load<u32>(LAYOUT_CTRL + CTRL_PGTABLE_LEVELS) == 5 ? <u32>5 : <u32>4;

@@ -8,6 +8,7 @@ import { knob, knob_set_raw, NR_KNOBS, K_THP_ENABLED, K_THP_DEFRAG, K_SHMEM_ENAB
   K_V_COW_REUSE_LARGE, K_V_SMAPS_PUD_LEAF, K_V_PUD_ANON_HUGE_PAGES, K_V_SHMEM_PMD_SPLIT, SHMEM_FORCE, SSIZE_INHERIT,
 } from "./sysfs";
 import { set_pud_counts_in_anon_thps } from "../mm/rmap";
+import { thp_recompute_orders } from "../mm/huge_memory";
 import { hugetlb_set_nr_hugepages } from "../mm/hugetlb";
 
 const EINVAL: i32 = 22;
@@ -43,5 +44,6 @@ export function sysfs_write(id: u32, v: u64): i32 {
   if (id == K_HUGETLB_2M || id == K_HUGETLB_1G) return hugetlb_set_nr_hugepages(id == K_HUGETLB_1G ? 18 : 9, v);
   knob_set_raw(id, <u32>v);
   if (id == K_V_PUD_ANON_HUGE_PAGES) set_pud_counts_in_anon_thps(v == 0);
+  if (id > K_ANON_SIZE_BASE && id < K_SHMEM_SIZE_BASE) thp_recompute_orders();
   return 0;
 }

@@ -66,12 +66,26 @@ export function thp_orders_all_anon(): u32 {
   return m;
 }
 
-// huge_anon_orders_{always,madvise,inherit}
-function anon_orders(policy: u32): u32 {
+// huge_anon_orders_{always,madvise,inherit}: recomputed when a size knob is written
+let anon_mask_always: u32 = 0;
+let anon_mask_madvise: u32 = 0;
+let anon_mask_inherit: u32 = 1 << PMD_ORDER;
+
+function anon_orders_scan(policy: u32): u32 {
   let m: u32 = 0;
   for (let o: u32 = 2; o <= PMD_ORDER; o++) if (knob(K_ANON_SIZE_BASE + o) == policy) m |= 1 << o;
   if (knob(K_ANON_SIZE_BASE + PUD_ORDER) == policy) m |= 1 << PUD_ORDER;
   return m;
+}
+
+export function thp_recompute_orders(): void {
+  anon_mask_always = anon_orders_scan(SIZE_ALWAYS);
+  anon_mask_madvise = anon_orders_scan(SIZE_MADVISE);
+  anon_mask_inherit = anon_orders_scan(SIZE_INHERIT);
+}
+
+@inline function anon_orders(policy: u32): u32 {
+  return policy == SIZE_ALWAYS ? anon_mask_always : policy == SIZE_MADVISE ? anon_mask_madvise : anon_mask_inherit;
 }
 
 @inline export function hugepage_global_enabled(): bool { return knob(K_THP_ENABLED) != THP_NEVER; }

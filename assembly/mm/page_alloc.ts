@@ -432,6 +432,55 @@ function rmqueue_fallback(order: u32, start: u32): u32 {
   return 0;
 }
 
+// --- per-CPU page lists (struct per_cpu_pages): order-0 pages are handed out
+// from and freed to a LIFO list per migratetype, refilled and trimmed in
+// batches (rmqueue_bulk / free_pcppages_bulk). Pages on these lists count as
+// free (NR_FREE_PAGES) but are not in the buddy structures.
+const PCP_BATCH: u32 = 63;
+const PCP_HIGH: u32 = 6 * PCP_BATCH + 1;
+const pcp_lists = memory.data(4 * (PCP_HIGH + PCP_BATCH + 2) * MIGRATE_TYPES);
+const pcp_count = memory.data(4 * MIGRATE_TYPES);
+const PCP_STRIDE: u32 = 4 * (PCP_HIGH + PCP_BATCH + 2);
+
+export function pcp_total(): u64 {
+  let n: u64 = 0;
+  for (let mt: u32 = 0; mt < MIGRATE_TYPES; mt++) n += load<u32>(pcp_count + 4 * mt);
+  return n;
+}
+
+// rmqueue_bulk(): refill with one order-6 block when possible, else page by page
+function pcp_refill(mt: u32): bool {
+  const list = pcp_lists + mt * PCP_STRIDE;
+  let n = load<u32>(pcp_count + 4 * mt);
+  const r = rmqueue_smallest(6, mt);
+  if (r != 0) {
+    const pfn = r & 0x7fffffff;
+    // push in reverse so the lowest pfn is handed out first
+    for (let i: i32 = 63; i >= 0; i--) { store<u32>(list + 4 * n, pfn + <u32>i); n++; }
+    store<u32>(pcp_count + 4 * mt, n);
+    return true;
+  }
+  for (let i: u32 = 0; i < PCP_BATCH; i++) {
+    let q = rmqueue_smallest(0, mt);
+    if (q == 0 && !hostmem_exhausted) q = rmqueue_fallback(0, mt);
+    if (q == 0) break;
+    store<u32>(list + 4 * n, q & 0x7fffffff);
+    n++;
+  }
+  store<u32>(pcp_count + 4 * mt, n);
+  return n != 0;
+}
+
+// drain_all_pages(): give every per-CPU page back to the buddy allocator
+export function drain_all_pages(): void {
+  for (let mt: u32 = 0; mt < MIGRATE_TYPES; mt++) {
+    const list = pcp_lists + mt * PCP_STRIDE;
+    const n = load<u32>(pcp_count + 4 * mt);
+    store<u32>(pcp_count + 4 * mt, 0);
+    for (let i: u32 = 0; i < n; i++) __free_one_page(load<u32>(list + 4 * i), 0);
+  }
+}
+
 // __alloc_pages(): returns pfn, or 0 when no memory (watermark or fragmentation)
 // or when host memory for metadata is exhausted (hostmem_exhausted is set then).
 export function alloc_pages(order: u32, mt: u32): u32 {
@@ -441,20 +490,62 @@ export function alloc_pages(order: u32, mt: u32): u32 {
   }
   const nr: u64 = <u64>1 << order;
   if (<u64>node_page_state(NR_FREE_PAGES) < nr + min_free_pages) return 0;
-  let r = rmqueue_smallest(order, mt);
-  if (r == 0 && !hostmem_exhausted) r = rmqueue_fallback(order, mt);
-  if (r == 0) return 0;
-  const pfn = r & 0x7fffffff;
+  let pfn: u32 = 0;
+  if (order == 0) {
+    let n = load<u32>(pcp_count + 4 * mt);
+    if (n == 0) {
+      if (!pcp_refill(mt)) {
+        drain_all_pages();
+        if (!pcp_refill(mt)) return 0;
+      }
+      n = load<u32>(pcp_count + 4 * mt);
+    }
+    n--;
+    store<u32>(pcp_count + 4 * mt, n);
+    pfn = load<u32>(pcp_lists + mt * PCP_STRIDE + 4 * n);
+  } else {
+    let r = rmqueue_smallest(order, mt);
+    if (r == 0 && !hostmem_exhausted) r = rmqueue_fallback(order, mt);
+    if (r == 0 && !hostmem_exhausted && pcp_total() != 0) {
+      // __alloc_pages_direct_reclaim(): drain the per-CPU lists and retry once
+      drain_all_pages();
+      r = rmqueue_smallest(order, mt);
+      if (r == 0) r = rmqueue_fallback(order, mt);
+    }
+    if (r == 0) return 0;
+    pfn = r & 0x7fffffff;
+  }
   mod_node_page_state(NR_FREE_PAGES, -<i64>nr);
   count_vm_events(PGALLOC, nr);
   return pfn;
 }
 
-// __free_one_page(): merge with free buddies up to MAX_PAGE_ORDER.
 export function free_pages(pfn: u32, order: u32): void {
   const nr: u32 = 1 << order;
   mod_node_page_state(NR_FREE_PAGES, <i64>nr);
   count_vm_events(PGFREE, nr);
+  if (order == 0) {
+    // free_frozen_pages() -> free_unref_page_commit(): onto the per-CPU list
+    const mt = <u32>load<u8>(pb_rec(pfn_pb(pfn)) + PB_MT);
+    const list = pcp_lists + mt * PCP_STRIDE;
+    let n = load<u32>(pcp_count + 4 * mt);
+    store<u32>(list + 4 * n, pfn);
+    n++;
+    if (n > PCP_HIGH) {
+      // free_pcppages_bulk(): the oldest batch goes back to the buddy allocator
+      for (let i: u32 = 0; i < PCP_BATCH; i++) __free_one_page(load<u32>(list + 4 * i), 0);
+      memory.copy(list, list + 4 * PCP_BATCH, 4 * (n - PCP_BATCH));
+      n -= PCP_BATCH;
+    }
+    store<u32>(pcp_count + 4 * mt, n);
+    return;
+  }
+  __free_one_page(pfn, order);
+}
+
+// __free_one_page(): merge with free buddies up to MAX_PAGE_ORDER.
+function __free_one_page(pfn: u32, order: u32): void {
+  const nr: u32 = 1 << order;
   let mt = <u32>load<u8>(pb_rec(pfn_pb(pfn)) + PB_MT);
   let k = order;
   if (k < 9) {
@@ -523,6 +614,8 @@ export function alloc_gigantic(order: u32): u32 {
   const nr: u32 = 1 << order;
   const npb: u32 = nr >> PAGEBLOCK_ORDER;
   if (<u64>node_page_state(NR_FREE_PAGES) < <u64>nr + min_free_pages) return 0;
+  // alloc_contig_range() drains the per-CPU lists before isolating pageblocks
+  drain_all_pages();
   for (let start: u32 = 0; start + npb <= nr_pageblocks; start += npb) {
     let ok = true;
     for (let i: u32 = 0; i < npb; i++) {
@@ -571,7 +664,7 @@ export function count_free_pages_slow(): u64 {
       n += c;
     }
   }
-  return n;
+  return n + pcp_total();
 }
 
 export { HPAGE_PUD_ORDER };
