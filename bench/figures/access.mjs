@@ -55,6 +55,7 @@ async function smallWorkingSet(ctx, name, tlb) {
 
 export async function accessTlbHit(ctx) {
   const f = await feature(ctx, 'tlbModel');
+  if (!f.ok) throw Object.assign(new Error(f.reason), { name: 'UnsupportedFeatureError' }); // even with --force
   return smallWorkingSet(ctx, 'access_tlb_hit', f.preset);
 }
 

@@ -1,9 +1,9 @@
 // Feature probes: a figure whose feature the product does not have yet is listed
 // as pending (with the reason) instead of measured. Each probe drives the public
-// API on a small machine and checks the kernel-visible result (RSS, vmstat), so a
-// figure starts running by itself the day its feature lands, and a feature that
-// silently falls back (e.g. THP faults that map 4 KiB pages) is not benchmarked
-// as if it worked.
+// API on a small machine and checks the kernel-visible result (RSS, vmstat) and
+// the core's invariants, so a figure starts running by itself the day its
+// feature lands, and a feature that silently falls back (e.g. THP faults that map
+// 4 KiB pages) or corrupts state is not benchmarked as if it worked.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +21,16 @@ function because(err) {
   if (err?.name === 'UnsupportedFeatureError') return err.message;
   if (err?.name === 'ConfigError') return err.message;
   return `${err?.name ?? 'Error'}: ${err?.message ?? String(err)}`;
+}
+
+/** The core's invariant check; a feature that breaks them is not benchmarked. */
+function invariantsBroken(m, after) {
+  try {
+    m.checkInvariants();
+    return null;
+  } catch (err) {
+    return `${after} breaks the core's invariants (${err.message})`;
+  }
 }
 
 /** One-byte write at addr; returns the RSS it added in kB. */
@@ -73,7 +83,8 @@ export const FEATURES = {
         const s = c.status();
         c.exit();
         if (s.RssAnon !== 64) return no(`fork(): the child maps ${s.RssAnon} kB instead of 64 kB`);
-        return ok();
+        const broken = invariantsBroken(m, 'fork() and exit');
+        return broken ? no(broken) : ok();
       } catch (err) {
         return no(because(err));
       }
@@ -88,7 +99,10 @@ export const FEATURES = {
         const p = m.spawn();
         const a = p.mmap(2 * MiB);
         const kb = rssAfterWrite(p, a);
-        return kb === 64 ? ok() : no(`mTHP faults not modelled yet: a write with hugepages-64kB/enabled=always mapped ${kb} kB, not 64 kB`);
+        if (kb !== 64) return no(`mTHP faults not modelled yet: a write with hugepages-64kB/enabled=always mapped ${kb} kB, not 64 kB`);
+        p.munmap(a, 2 * MiB);
+        const broken = invariantsBroken(m, 'a 64 KiB mTHP fault and munmap');
+        return broken ? no(broken) : ok();
       } catch (err) {
         return no(because(err));
       }
@@ -103,9 +117,10 @@ export const FEATURES = {
         const p = m.spawn();
         const a = p.mmap(4 * MiB, { align: 2 * MiB });
         const kb = rssAfterWrite(p, a);
-        return kb === 2048 && m.vmstat().thp_fault_alloc === 1
-          ? ok()
-          : no(`PMD THP faults not modelled yet: a write with enabled=always mapped ${kb} kB, not 2048 kB`);
+        if (kb !== 2048 || m.vmstat().thp_fault_alloc !== 1) return no(`PMD THP faults not modelled yet: a write with enabled=always mapped ${kb} kB, not 2048 kB`);
+        p.munmap(a, 4 * MiB);
+        const broken = invariantsBroken(m, 'a PMD THP fault and munmap');
+        return broken ? no(broken) : ok();
       } catch (err) {
         return no(because(err));
       }
@@ -134,7 +149,10 @@ export const FEATURES = {
         if (kb !== 1024 * 1024) return no(`1 GiB THP faults not modelled yet (a write mapped ${kb} kB)`);
         p.mprotect(a + 4096, 4096, 'r');
         const split = m.vmstat().thp_split_pud;
-        return split === 1 ? ok() : no(`mprotect of 4 KiB inside a PUD THP did not split it (thp_split_pud=${split})`);
+        if (split !== 1) return no(`mprotect of 4 KiB inside a PUD THP did not split it (thp_split_pud=${split})`);
+        p.munmap(a, GiB);
+        const broken = invariantsBroken(m, 'a PUD split (mprotect of 4 KiB in a 1 GiB THP) and munmap');
+        return broken ? no(broken) : ok();
       } catch (err) {
         return no(because(err));
       }
@@ -164,8 +182,11 @@ async function pudMachine(ctx, data) {
 
 async function probePud(ctx, data) {
   try {
-    const { kb } = await pudMachine(ctx, data);
-    return kb === 1024 * 1024 ? ok() : no(`1 GiB THP faults not modelled yet: a write with hugepages-1048576kB/enabled=always mapped ${kb} kB`);
+    const { m, p, a, kb } = await pudMachine(ctx, data);
+    if (kb !== 1024 * 1024) return no(`1 GiB THP faults not modelled yet: a write with hugepages-1048576kB/enabled=always mapped ${kb} kB`);
+    p.munmap(a, GiB);
+    const broken = invariantsBroken(m, 'a 1 GiB THP fault and munmap');
+    return broken ? no(broken) : ok();
   } catch (err) {
     return no(because(err));
   }

@@ -89,7 +89,7 @@ export function renderText(result) {
   out.push(table(rows));
   if (pending.length) {
     out.push('');
-    out.push('pending (feature not available yet; measured automatically once it lands):');
+    out.push('pending (feature missing or failing its probe; measured automatically once it works):');
     out.push(table(pending.map((p) => [`  ${p.name}`, p.reason])));
   }
   if (errors.length) {
