@@ -25,7 +25,10 @@ export async function accessWalk(ctx) {
       if (res.faults !== 0) throw new Error(`access_walk: ${res.faults} unexpected faults`);
     },
   });
-  return { value: r.perSecond, detail: { accesses_per_call: pages, ns_per_access: round((r.msPerCall * 1e6) / pages, 3), samples: r.samples, rme_percent: round(r.rme) } };
+  return {
+    value: r.perSecond,
+    detail: { accesses_per_call: pages, ns_per_access: round((r.msPerCall * 1e6) / pages, 3), median_accesses_per_s: Math.round(r.medianPerSecond), samples: r.samples, rme_percent: round(r.rme) },
+  };
 }
 
 /**
@@ -48,7 +51,7 @@ async function smallWorkingSet(ctx, name, tlb) {
       if (res[63].signal !== 0 || res[63].faults !== 0) throw new Error(`${name}: unexpected signal or fault`);
     },
   });
-  const detail = { tlb, accesses_per_call: ops, ns_per_access: round((r.msPerCall * 1e6) / ops, 3), samples: r.samples, rme_percent: round(r.rme) };
+  const detail = { tlb, accesses_per_call: ops, ns_per_access: round((r.msPerCall * 1e6) / ops, 3), median_accesses_per_s: Math.round(r.medianPerSecond), samples: r.samples, rme_percent: round(r.rme) };
   if (typeof m.tlbStats === 'function') detail.tlb_stats = m.tlbStats();
   return { value: r.perSecond, detail };
 }

@@ -55,6 +55,7 @@ async function faultRate(ctx, name, { sysfs, pageSize, chunk, region, recycle, a
     detail: {
       faults_per_call: expect,
       ns_per_fault: round((r.msPerCall * 1e6) / expect),
+      median_faults_per_s: Math.round(r.medianPerSecond),
       samples: r.samples,
       rme_percent: round(r.rme),
       recycled_memory: Boolean(recycle),

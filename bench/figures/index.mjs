@@ -18,7 +18,7 @@ export const FIGURES = [
   {
     name: 'machine_1t_create_ms', unit: 'ms', better: 'lower', needs: [], baseline: null,
     target: { max: 1000 }, run: machine.createMs,
-    what: 'Machine.create({ram: "1T"}), median of several (module already compiled)',
+    what: 'Machine.create({ram: "1T"}), best of several (module already compiled)',
   },
   {
     name: 'machine_1t_host_mib', unit: 'MiB', better: 'lower', needs: [], baseline: null,

@@ -13,7 +13,7 @@ export async function pteTableFill(ctx) {
   const n = ctx.quick ? 5000 : 20000;
   warmUp(() => fill(100, ENTRY_LO, ENTRY_HI), 50);
   const r = await measure(ctx, { name: 'pte_table_fill', ops: n, fn: () => fill(n, ENTRY_LO, ENTRY_HI) });
-  return { value: r.perSecond, detail: { tables_per_call: n, ns_per_table: round((r.msPerCall * 1e6) / n), samples: r.samples, rme_percent: round(r.rme) } };
+  return { value: r.perSecond, detail: { tables_per_call: n, ns_per_table: round((r.msPerCall * 1e6) / n), median_tables_per_s: Math.round(r.medianPerSecond), samples: r.samples, rme_percent: round(r.rme) } };
 }
 
 async function pudMachine(ctx, data, ram) {
@@ -55,7 +55,7 @@ export async function zero1g(ctx) {
       p.munmap(a, GiB);
     },
   });
-  return { value: r.msPerCall, detail: { samples: r.samples, rme_percent: round(r.rme), gib_per_s: round(1000 / r.msPerCall) } };
+  return { value: r.msPerCall, detail: { median_ms: round(r.medianMs), samples: r.samples, rme_percent: round(r.rme), gib_per_s: round(1000 / r.msPerCall) } };
 }
 
 /**
@@ -92,7 +92,7 @@ export async function splitPud(ctx) {
   });
   const splits = m.vmstat().thp_split_pud - before;
   if (splits !== runs) throw new Error(`split_pud: ${splits} PUD splits for ${runs} mprotect calls`);
-  return { value: r.msPerCall * 1000, detail: { samples: r.samples, rme_percent: round(r.rme) } };
+  return { value: r.msPerCall * 1000, detail: { median_us: round(r.medianMs * 1000), samples: r.samples, rme_percent: round(r.rme) } };
 }
 
 function round(x, d = 2) {

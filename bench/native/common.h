@@ -23,6 +23,9 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Sorts v in place: afterwards v[0] is the minimum and v[n - 1] the maximum.
+ * Baselines report the best repetition (least disturbed by other processes on
+ * a shared machine: noise only adds time), and the median for the record. */
 static inline double median(double *v, int n) {
   qsort(v, (size_t)n, sizeof(double), cmp_double);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
