@@ -965,7 +965,7 @@ export function deferred_split_scan(nr_to_scan: u32): u32 {
 
 import {
   alloc_pud_predeposit_ptables, free_pud_predeposit_ptables, pgtable_trans_huge_pud_deposit,
-  pgtable_trans_huge_pud_withdraw, pud_withdraw_pte,
+  pgtable_trans_huge_pud_withdraw, pud_withdraw_pte, pud_withdraw_all_ptes,
 } from "./pgtable_generic";
 import {
   knob as kn2, K_V_PUD_COW, K_V_PUD_SPLIT_TARGET, K_V_MPROTECT_PUD_WRITE_UPGRADE, K_V_MPROTECT_PUD_PARTIAL,
@@ -1150,9 +1150,14 @@ function __split_huge_pud_locked(vma: u32, pudp: u32, haddr: u64, freeze: bool):
   } else {
     large_page_set_anon_exclusive(f, pfn, false);
   }
+  // take the whole PTE-table stack first: its head lives in PMD slot 1, which the
+  // loop overwrites (the tables chain through their own word 0)
+  let next_table = pud_withdraw_all_ptes(pmd_table);
   for (let i: u32 = 0; i < 512; i++) {
-    const pte_table = pud_withdraw_pte(pmd_table);
+    const pte_table = next_table;
     const ptes = table_host(pte_table);
+    next_table = <u32>load<u64>(ptes);
+    store<u64>(ptes, 0);
     const e = entry + (<u64>(i << 9) << 12);
     if (freeze) {
       for (let j: u32 = 0; j < 512; j++) mig_push(vma, ptes + (j << 3), (e + (<u64>j << 12)) | (anon_exclusive ? MIG_AE : 0));

@@ -45,6 +45,15 @@ export function pud_withdraw_pte(pmd_table: u32): u32 {
   return t;
 }
 
+// The whole PTE-table stack at once (its tables stay chained through word 0):
+// __split_huge_pud_locked() fills the PMD table's slots while it walks them.
+export function pud_withdraw_all_ptes(pmd_table: u32): u32 {
+  const h = table_host(pmd_table);
+  const t = <u32>load<u64>(h, 8);
+  store<u64>(h, 0, 8);
+  return t;
+}
+
 export function pgtable_trans_huge_pud_deposit(mm: u32, pmd_table: u32): void {
   store<u64>(table_host(pmd_table), <u64>load<u32>(mm + T.MM_PUD_HUGE_PMD));
   store<u32>(mm + T.MM_PUD_HUGE_PMD, pmd_table);
