@@ -327,3 +327,21 @@ export function hstate_info(order: u32): i32 {
   hugetlb_hstate_info(order);
   return 0;
 }
+
+// --- shmem -------------------------------------------------------------------------------------
+import { shmem_file_setup } from "./mm/shmem";
+
+// memfd_create() + ftruncate(len) + mmap() (anon_shared = 0), or mmap(MAP_SHARED|MAP_ANONYMOUS)
+// (anon_shared = 1: shmem_zero_setup). flags: MAP_SHARED or MAP_PRIVATE (+ fixed bits).
+export function sys_mmap_shmem(pid: u32, addr: f64, len: f64, prot: u32, flags: u32, anon_shared: u32): f64 {
+  begin();
+  const mm = task_mm(pid);
+  if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  const inode = shmem_file_setup(<u64>len, anon_shared != 0);
+  if (inode == 0) { end_status(); return -ENOMEM; }
+  const r = do_mmap(mm, <u64>addr, <u64>len, prot, flags, 0, T.VK_SHMEM, inode, 0, 0);
+  if (r < 0) shmem_file_release_unmapped(inode);
+  end_status();
+  return <f64>r;
+}
+import { shmem_file_release_unmapped } from "./mm/shmem";

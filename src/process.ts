@@ -103,8 +103,9 @@ export class Process {
   mmap(len: number | string, opts: MmapOptions = {}): number {
     this.alive('mmap');
     const flags = parseFlags(opts.flags ?? (opts.backing === 'memfd' ? 'shared' : 'private|anonymous'));
-    if (opts.backing === 'memfd') throw new UnsupportedFeatureError('shmem (memfd) mappings');
-    if ((flags & 0x20) === 0) throw new UnsupportedFeatureError('file-backed mmap (only anonymous memory)');
+    const memfd = opts.backing === 'memfd';
+    if (memfd && (flags & 0x20)) throw new ConfigError("mmap: backing 'memfd' is a file; drop MAP_ANONYMOUS from the flags");
+    if (!memfd && (flags & 0x20) === 0) throw new UnsupportedFeatureError('file-backed mmap other than memfd (use backing: \'memfd\')');
     const bytes = toBytes(len, 'mmap length');
     const align = opts.align === undefined ? 0 : toBytes(opts.align, 'mmap align');
     if (align && (align & (align - 1))) throw new ConfigError(`mmap align ${align} is not a power of two`);
@@ -116,8 +117,11 @@ export class Process {
       const fn = this.core.e.sys_mmap_hugetlb as (p: number, a: number, l: number, pr: number, f: number, s: number) => number;
       r = this.core.call('mmap', () => fn(this.pid, opts.addr ?? 0, bytes, prot, flags & ~(0x8000 | 0x40000), shift));
       if (r === this.core.c.NOT_MODELLED) throw new UnsupportedFeatureError('MAP_HUGETLB (hugetlb)');
+    } else if (memfd || (flags & 0x0f) === 0x01 || (flags & 0x0f) === 0x03) {
+      // shmem: memfd_create()+ftruncate()+mmap(), or MAP_SHARED|MAP_ANONYMOUS (shmem_zero_setup)
+      const fn = this.core.e.sys_mmap_shmem as (p: number, a: number, l: number, pr: number, f: number, anon: number) => number;
+      r = this.core.call('mmap', () => fn(this.pid, opts.addr ?? 0, bytes, prot, flags & ~0x8000, memfd ? 0 : 1));
     } else {
-      if ((flags & 0x0f) === 0x01 || (flags & 0x0f) === 0x03) throw new UnsupportedFeatureError('shared anonymous memory (shmem)');
       r = this.core.call('mmap', () => this.core.e.sys_mmap(this.pid, opts.addr ?? 0, bytes, prot, flags & ~0x8000, align));
     }
     this.errno(r, 'mmap');

@@ -22,7 +22,8 @@ import {
 import { flush_tlb_mm } from "../arch/x86/tlb";
 import { page_folio, folio_nr_pages, frame_ptr, S_AE } from "../mm/folio";
 import { folio_get, folio_put } from "../mm/swap";
-import { folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_new_anon_rmap } from "../mm/rmap";
+import { folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_new_anon_rmap, folio_dup_file_rmap_ptes } from "../mm/rmap";
+import { shmem_vma_link } from "../mm/shmem";
 import { folio_alloc_small, copy_page_contents, page_copy_nonzero } from "../mm/folio";
 import { pte_mkdirty, pte_mkwrite, pfn_pte } from "../arch/x86/pgtable_types";
 import { MM_ANONPAGES, MM_SHMEMPAGES } from "../mm/vmstat";
@@ -100,6 +101,7 @@ function copy_present_ptes(dst_vma: u32, src_vma: u32, dst_pte: u32, src_pte: u3
       }
       rss_anon += nr;
     } else {
+      folio_dup_file_rmap_ptes(f, pfn, nr, dst_vma);
       rss_shmem += nr;
     }
     __copy_present_ptes(dst_vma, src_vma, dst_pte, src_pte, bpte, nr);
@@ -114,6 +116,7 @@ function copy_present_ptes(dst_vma: u32, src_vma: u32, dst_pte: u32, src_pte: u3
     }
     rss_anon++;
   } else {
+    folio_dup_file_rmap_ptes(f, pfn, 1, dst_vma);
     rss_shmem++;
   }
   __copy_present_ptes(dst_vma, src_vma, dst_pte, src_pte, pte, 1);
@@ -335,6 +338,7 @@ function dup_mmap(oldmm: u32): i64 {
     memory.copy(tmp, mpnt, 128);
     store<u32>(tmp + T.V_MM, mm);
     if (load<u8>(mpnt + T.V_KIND) == T.VK_HUGETLB) hugetlb_vma_dup(tmp, mpnt);
+    if (load<u8>(mpnt + T.V_KIND) == T.VK_SHMEM) shmem_vma_link(tmp);
     store<u32>(tmp + T.V_ANON_VMA, 0);
     store<u32>(tmp + T.V_AV_NEXT, 0);
     store<u32>(tmp + T.V_AV_PREV, 0);

@@ -18,6 +18,7 @@ import { table_host, table_of } from "../arch/x86/pgtable";
 import { nr_pids, task_slot, mm_nr_vmas, mm_vma } from "./mmap";
 import {
   node_page_state, NR_PAGETABLE, NR_ANON_MAPPED, NR_ANON_THPS, NR_FREE_PAGES, mthp_stat, MTHP_STAT_NR_ANON,
+  NR_FILE_MAPPED, NR_SHMEM, NR_FILE_PAGES, NR_SHMEM_THPS, NR_SHMEM_PMDMAPPED,
   MM_ANONPAGES, MM_SHMEMPAGES,
 } from "./vmstat";
 import { get_mm_counter } from "./memory";
@@ -44,6 +45,10 @@ export const INV_MTHP_NR_ANON: u32 = 14;
 export const INV_DEPOSIT: u32 = 15;
 export const INV_ENTIRE_MAPCOUNT: u32 = 16;
 export const INV_SPLIT_QUEUE: u32 = 17;
+export const INV_NR_FILE_MAPPED: u32 = 18;
+export const INV_NR_SHMEM: u32 = 19;
+export const INV_NR_SHMEM_THPS: u32 = 20;
+export const INV_NR_SHMEM_PMDMAPPED: u32 = 21;
 export const INVARIANT_NAMES: string =
   "1 VMAs of an mm are not sorted, page aligned and disjoint\n" +
   "2 a present page-table entry lies outside every VMA\n" +
@@ -61,7 +66,11 @@ export const INVARIANT_NAMES: string =
   "14 an mTHP nr_anon stat differs from the anonymous folios of that order\n" +
   "15 an mm's deposited page tables differ from its huge mappings\n" +
   "16 a folio's entire mapcount differs from its PMD/PUD mappings\n" +
-  "17 the deferred split queue length differs from the queued folios";
+  "17 the deferred split queue length differs from the queued folios\n" +
+  "18 NR_FILE_MAPPED (Mapped) differs from the mapped page-cache pages\n" +
+  "19 NR_SHMEM (Shmem) differs from the pages in shmem page caches\n" +
+  "20 NR_SHMEM_THPS (ShmemHugePages) differs from the PMD-size shmem folios cached\n" +
+  "21 NR_SHMEM_PMDMAPPED (ShmemPmdMapped) differs from the PMD-mapped shmem folios";
 
 function fail(code: u32, a: f64, b: f64, c: f64): u32 {
   store<u32>(LAYOUT_IO, code);
@@ -253,6 +262,7 @@ function check_frames(): u32 {
   let anon_mapped: i64 = 0;
   let anon_thps: i64 = 0;
   let queued: u32 = 0;
+  file_mapped = 0; shmem_cached = 0; shmem_thps = 0; shmem_pmdmapped = 0;
   const nr_anon = memory.data(8 * 19);
   memory.fill(nr_anon, 0, 8 * 19);
   for (let pb: u32 = 0; pb < nr_pageblocks; pb++) {
@@ -271,7 +281,7 @@ function check_frames(): u32 {
           anon_mapped += folio_anon_mapped(f);
           anon_thps += folio_anon_thps(f);
           if (load<u16>(f, T.F_FLAGS) & T.FF_DEFERRED) queued++;
-        }
+        } else if (load<u8>(f, T.F_KIND) == T.FK_SHMEM) shmem_folio_counts(f);
       }
       continue;
     }
@@ -288,7 +298,11 @@ function check_frames(): u32 {
         // an anonymous page is referenced by its mappings only (a leak otherwise)
         if ((e & S_FILE) == 0 && (extra != 0 || (mc == 0 && (e & S_PINNED) == 0)))
           return fail(INV_REFCOUNT, <f64>pfn, <f64>mc, <f64>(mc + <i32>extra));
+        // a shmem page: its mappings plus the page cache's one reference, or mapped only
+        if ((e & S_FILE) != 0 && (extra > 1 || (mc == 0 && extra == 0 && (e & S_PINNED) == 0)))
+          return fail(INV_REFCOUNT, <f64>pfn, <f64>mc, <f64>(mc + <i32>extra));
         if (mc > 0 && (e & S_FILE) == 0) anon_mapped++;
+        if ((e & S_FILE) != 0) { if (mc > 0) file_mapped++; if (extra == 1) shmem_cached++; }
         continue;
       }
       if (t == FT_HEAD) {
@@ -301,7 +315,7 @@ function check_frames(): u32 {
           anon_mapped += folio_anon_mapped(f);
           anon_thps += folio_anon_thps(f);
           if (load<u16>(f, T.F_FLAGS) & T.FF_DEFERRED) queued++;
-        }
+        } else if (load<u8>(f, T.F_KIND) == T.FK_SHMEM) shmem_folio_counts(f);
       }
     }
   }
@@ -314,7 +328,25 @@ function check_frames(): u32 {
       return fail(INV_MTHP_NR_ANON, <f64>o, <f64>load<i64>(nr_anon + 8 * o), <f64>mthp_stat(o, MTHP_STAT_NR_ANON));
   }
   if (queued != split_queue_len) return fail(INV_SPLIT_QUEUE, <f64>queued, <f64>split_queue_len, 0);
+  if (file_mapped != node_page_state(NR_FILE_MAPPED)) return fail(INV_NR_FILE_MAPPED, <f64>file_mapped, <f64>node_page_state(NR_FILE_MAPPED), 0);
+  if (shmem_cached != node_page_state(NR_SHMEM) || shmem_cached != node_page_state(NR_FILE_PAGES))
+    return fail(INV_NR_SHMEM, <f64>shmem_cached, <f64>node_page_state(NR_SHMEM), <f64>node_page_state(NR_FILE_PAGES));
+  if (shmem_thps != node_page_state(NR_SHMEM_THPS)) return fail(INV_NR_SHMEM_THPS, <f64>shmem_thps, <f64>node_page_state(NR_SHMEM_THPS), 0);
+  if (shmem_pmdmapped != node_page_state(NR_SHMEM_PMDMAPPED))
+    return fail(INV_NR_SHMEM_PMDMAPPED, <f64>shmem_pmdmapped, <f64>node_page_state(NR_SHMEM_PMDMAPPED), 0);
   return 0;
+}
+
+// page-cache totals recomputed from the folios (__lruvec_stat_mod_folio callers)
+let file_mapped: i64 = 0, shmem_cached: i64 = 0, shmem_thps: i64 = 0, shmem_pmdmapped: i64 = 0;
+function shmem_folio_counts(f: u32): void {
+  const nr = <i64>folio_nr_pages(f);
+  file_mapped += folio_anon_mapped(f);
+  if (load<i32>(f, T.F_ENTIRE_MAPCOUNT) > 0) shmem_pmdmapped += nr;
+  if (load<u32>(f, T.F_MAPPING) != 0) {
+    shmem_cached += nr;
+    if (nr >= 512) shmem_thps += nr;
+  }
 }
 
 // pages of an anon folio that count in NR_ANON_MAPPED
@@ -347,7 +379,9 @@ function check_folio(f: u32): u32 {
   const npm = mapped + (entire > 0 ? ENTIRELY_MAPPED : 0);
   if (npm != load<i32>(f, T.F_NR_PAGES_MAPPED)) return fail(INV_NR_PAGES_MAPPED, <f64>head, <f64>npm, <f64>load<i32>(f, T.F_NR_PAGES_MAPPED));
   if (sum + entire != load<i32>(f, T.F_LARGE_MAPCOUNT)) return fail(INV_LARGE_MAPCOUNT, <f64>head, <f64>(sum + entire), <f64>load<i32>(f, T.F_LARGE_MAPCOUNT));
-  const refs = load<i32>(f, T.F_REFCOUNT) - load<i32>(f, T.F_PINCOUNT) * 1;
+  let refs = load<i32>(f, T.F_REFCOUNT) - load<i32>(f, T.F_PINCOUNT) * 1;
+  // a shmem folio in the page cache holds one reference per page (folio_ref_add in filemap)
+  if (load<u8>(f, T.F_KIND) == T.FK_SHMEM && load<u32>(f, T.F_MAPPING) != 0) refs -= <i32>nr;
   if (refs != sum + entire)
     return fail(INV_REFCOUNT, <f64>head, <f64>(sum + entire), <f64>load<i32>(f, T.F_REFCOUNT));
   return 0;

@@ -4,6 +4,7 @@
 
 import * as T from "./mm_types";
 import { free_huge_folio } from "./hugetlb";
+import { shmem_allowable_huge_orders, split_file_pmd, zap_file_pmd_accounting } from "./shmem";
 import {
   knob, K_THP_ENABLED, K_ANON_SIZE_BASE, K_THP_SHRINK_UNDERUSED, THP_ALWAYS, THP_NEVER, SIZE_ALWAYS,
   SIZE_INHERIT, SIZE_MADVISE, K_V_PUD_ANON,
@@ -141,7 +142,7 @@ export function thp_vma_allowable_orders(vma: u32, vm_flags: u64, type: u32, ord
     }
     orders &= thp_orders_all_anon();
   } else {
-    return shmem_allowable_orders_hook(vma, vm_flags, type, orders);
+    return shmem_thp_orders(vma, vm_flags, type, orders);
   }
   if (vma_thp_disabled(vma, vm_flags, type == TVA_FORCED_COLLAPSE)) return 0;
   if (type != TVA_PAGEFAULT) {
@@ -159,9 +160,20 @@ export function thp_vma_allowable_orders(vma: u32, vm_flags: u64, type: u32, ord
   return orders;
 }
 
-// Shmem VMAs (shmem_allowable_huge_orders) are not modelled by the foundation.
-function shmem_allowable_orders_hook(vma: u32, vm_flags: u64, type: u32, orders: u32): u32 {
-  return 0;
+// __thp_vma_allowable_orders() for shmem VMAs: the fault path never asks for them
+// (no ->huge_fault: shmem_fault decides), smaps and collapse get the shmem policy.
+function shmem_thp_orders(vma: u32, vm_flags: u64, type: u32, orders: u32): u32 {
+  orders &= ((1 << (PMD_ORDER + 1)) - 1) & ~1; // THP_ORDERS_ALL_FILE_DEFAULT
+  if (orders == 0 || type == TVA_PAGEFAULT) return 0;
+  if (vma_thp_disabled(vma, vm_flags, type == TVA_FORCED_COLLAPSE)) return 0;
+  let o = orders;
+  while (o != 0) {
+    const order = 31 - clz(o);
+    if (thp_vma_suitable_order(vma, load<u64>(vma + T.V_END) - (<u64>4096 << order), order)) break;
+    o &= ~(1 << order);
+  }
+  if (o == 0) return 0;
+  return o & shmem_allowable_huge_orders(vma, vm_flags, load<u64>(vma + T.V_PGOFF), type == TVA_FORCED_COLLAPSE);
 }
 
 // --- deferred split queue (deferred_split_folio / __folio_unqueue_deferred_split) -------
@@ -1254,15 +1266,10 @@ export function khugepaged_enter_vma(vma: u32): void {
     store<u32>(mm + T.MM_FLAGS, load<u32>(mm + T.MM_FLAGS) | T.MMF_VM_HUGEPAGE);
 }
 
-// =====================================================================================
-// shmem entry points. No shmem VMA can be created until shmem exists (the host
-// reports it as not supported), so these are unreachable. hugetlb: mm/hugetlb.ts.
-// =====================================================================================
-
-export function do_fault_hook(vma: u32): u32 { return VM_FAULT_SIGBUS; }
-export function wp_page_shared_hook(vma: u32, ptep: u32, pfn: u32): u32 { return VM_FAULT_SIGBUS; }
-function split_file_pmd(vma: u32, pmdp: u32, haddr: u64): void { assert(false, "file PMD split without shmem"); }
-function zap_file_pmd_accounting(vma: u32, f: u32): void { assert(false, "file PMD zap without shmem"); }
-export function folio_mark_dirty_hook(f: u32, pfn: u32): void {}
+// folio_mark_dirty() of a page-cache folio whose dirty PTE is zapped
+export function folio_mark_dirty_hook(f: u32, pfn: u32): void {
+  if (f != 0) store<u16>(f, load<u16>(f, T.F_FLAGS) | T.FF_DIRTY, T.F_FLAGS);
+  else store<u32>(frame_ptr_alloc(pfn), load<u32>(frame_ptr_alloc(pfn)) | S_DIRTY);
+}
 
 export function madvise_huge_behavior(task: u32, mm: u32, vma: u32, s: u64, e: u64, b: u32): i32 { return -4095; }

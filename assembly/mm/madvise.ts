@@ -3,7 +3,7 @@
 
 import * as T from "./mm_types";
 import {
-  find_vma, vma_index_after, mm_vma, vma_modify_flags, vma_try_merge_around, EINVAL, ENOMEM, PAGE_MASK,
+  find_vma, vma_index_after, mm_vma, vma_modify_flags, vma_try_merge_around, EINVAL, ENOMEM, EACCES, PAGE_MASK,
 } from "./mmap";
 import { zap_page_range_single, walk_to_pmd, folio_pte_batch, is_anon_page } from "./memory";
 import {
@@ -18,6 +18,7 @@ import { reclaim_anon_folio } from "./vmscan";
 import { madvise_populate } from "./gup";
 import { madvise_collapse } from "./khugepaged";
 import { hugetlb_dontneed } from "./hugetlb";
+import { shmem_punch_hole } from "./shmem";
 import * as H from "./huge_memory";
 
 export const MADV_NORMAL: u32 = 0;
@@ -134,9 +135,11 @@ function madvise_vma(task: u32, mm: u32, vma: u32, start: u64, end: u64, behavio
       return r;
     }
     case MADV_REMOVE: {
+      // madvise_remove(): a shared writable file mapping only
       if (load<u64>(vma + T.V_FLAGS) & T.VM_LOCKED) return -EINVAL;
-      if (load<u8>(vma + T.V_KIND) == T.VK_ANON) return -EINVAL; // needs a file
-      return H.madvise_huge_behavior(task, mm, vma, start, end, behavior);
+      if (load<u8>(vma + T.V_KIND) != T.VK_SHMEM) return -EINVAL;
+      if ((load<u64>(vma + T.V_FLAGS) & (T.VM_SHARED | T.VM_MAYWRITE)) != (T.VM_SHARED | T.VM_MAYWRITE)) return -EACCES;
+      return shmem_punch_hole(vma, start, end);
     }
     case MADV_COLLAPSE:
       return madvise_collapse(task, vma, start, end);

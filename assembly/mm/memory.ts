@@ -31,6 +31,7 @@ import {
   thp_vma_allowable_orders, thp_vma_suitable_orders, TVA_PAGEFAULT, PMD_ORDER, PUD_ORDER,
 } from "./huge_memory";
 import * as H from "./huge_memory";
+import { shmem_do_fault, shmem_wp_page_shared } from "./shmem";
 import { hugetlb_fault, unmap_hugepage_range, hugetlb_free_pgd_range, hugetlb_vma_close } from "./hugetlb";
 import { knob, K_V_COW_REUSE_LARGE, K_V_MTHP_ORDER_SELECTION, K_V_MAX_ANON_FOLIO_ORDER } from "../kernel/sysfs";
 
@@ -310,6 +311,11 @@ function wp_page_copy(vma: u32, ptep: u32, old_folio: u32, old_pfn: u32): u32 {
   else { copy_page_contents(new_pfn, old_pfn); page_copy_nonzero(new_pfn, old_pfn); }
   if (load<u64>(ptep) == vmf_orig_pte) {
     if (old_pfn == 0) add_mm_counter(mm, MM_ANONPAGES, 1);
+    else if (!is_anon_page(old_folio, old_pfn)) {
+      // a private copy of a page-cache page: file -> anon
+      add_mm_counter(mm, MM_SHMEMPAGES, -1);
+      add_mm_counter(mm, MM_ANONPAGES, 1);
+    }
     let entry = pfn_pte(new_pfn, load<u64>(vma + T.V_PROT));
     if (vmf_flags & FAULT_FLAG_UNSHARE) {
       // unshare: an exclusive copy that stays read-only (soft-dirty/uffd-wp kept)
@@ -341,7 +347,7 @@ export function do_wp_page(vma: u32, ptep: u32): u32 {
   if (pfn != 0) f = page_folio(pfn);
   if (load<u64>(vma + T.V_FLAGS) & (T.VM_SHARED | T.VM_MAYSHARE)) {
     // wp_page_shared(): shared mappings never COW
-    return H.wp_page_shared_hook(vma, ptep, pfn);
+    return shmem_wp_page_shared(vma, ptep, pfn);
   }
   if (pfn != 0 && is_anon_page(f, pfn)) {
     let excl = f != 0 ? large_page_anon_exclusive(f, pfn) : (load<u32>(frame_ptr(pfn)) & S_AE) != 0;
@@ -394,7 +400,7 @@ function handle_pte_fault(vma: u32): u32 {
 function do_pte_missing(vma: u32): u32 {
   const kind = load<u8>(vma + T.V_KIND);
   if (kind == T.VK_ANON) return do_anonymous_page(vma);
-  return H.do_fault_hook(vma);
+  return shmem_do_fault(vma);
 }
 
 export function __handle_mm_fault(vma: u32, address: u64, flags: u32): u32 {

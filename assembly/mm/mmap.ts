@@ -11,6 +11,7 @@ import { vm_get_page_prot } from "../arch/x86/pgtable_types";
 import { knob, K_MAX_MAP_COUNT, K_OVERCOMMIT_MEMORY } from "../kernel/sysfs";
 import { node_page_state, NR_MANAGED_PAGES } from "./vmstat";
 import { hugetlb_vma_open, hugetlb_vma_close, hugetlb_vma_dup } from "./hugetlb";
+import { shmem_vma_link, shmem_vma_unlink } from "./shmem";
 import { unmap_vmas_range, free_pgtables } from "./memory";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
 import { vma_adjust_trans_huge } from "./huge_memory";
@@ -295,11 +296,13 @@ export function vm_area_dup(vma: u32): u32 {
   const av = load<u32>(vma + T.V_ANON_VMA);
   if (av != 0) anon_vma_link(v, av);
   if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) hugetlb_vma_dup(v, vma);
+  if (load<u8>(vma + T.V_KIND) == T.VK_SHMEM) shmem_vma_link(v);
   return v;
 }
 
 export function vm_area_free(vma: u32): void {
   anon_vma_unlink(vma);
+  if (load<u8>(vma + T.V_KIND) == T.VK_SHMEM) shmem_vma_unlink(vma);
   slab_free(SLAB_VMA, vma);
 }
 
@@ -566,6 +569,7 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, ali
     const err = hugetlb_vma_open(vma);
     if (err < 0) { slab_free(SLAB_VMA, vma); return err; }
   }
+  if (kind == T.VK_SHMEM) shmem_vma_link(vma);
   const idx = vma_index_after(mm, addr);
   vma_array_insert(mm, idx, vma);
   vm_stat_account(mm, <i64>(plen >> 12));

@@ -269,3 +269,35 @@ export function folio_remove_rmap_entire(f: u32, vma: u32, level: u32): void {
     deferred_split_folio(f, true);
   mod_anon_stats(f, -n, -nr_accounted);
 }
+
+// folio_add_file_rmap_ptes(): map nr pages of a page-cache folio
+export function folio_add_file_rmap_ptes(f: u32, pfn: u32, nr: u32, vma: u32): void {
+  if (f == 0) {
+    const p = frame_ptr(pfn);
+    const e = load<u32>(p);
+    const was = e & S_MAPCOUNT_MASK;
+    // the caller's reference becomes the mapping's reference
+    store<u32>(p, e - (1 << S_EXTRA_SHIFT) + 1);
+    if (was == 0) mod_node_page_state(NR_FILE_MAPPED, 1);
+    return;
+  }
+  const n = __folio_add_rmap_ptes(f, pfn, nr, vma);
+  mod_anon_stats(f, n, 0);
+}
+
+// folio_add_file_rmap_pmd()
+export function folio_add_file_rmap_pmd(f: u32, vma: u32): void {
+  const r = __folio_add_rmap_entire(f, vma, RMAP_LEVEL_PMD);
+  mod_anon_stats(f, <i32>(r >> 32), <i32>(r & 0xffffffff));
+}
+
+// folio_dup_file_rmap_ptes() (fork of a private file mapping): mapcounts only
+export function folio_dup_file_rmap_ptes(f: u32, pfn: u32, nr: u32, dst_vma: u32): void {
+  if (f == 0) {
+    const p = frame_ptr(pfn);
+    store<u32>(p, load<u32>(p) - (1 << S_EXTRA_SHIFT) + 1);
+    return;
+  }
+  for (let i: u32 = 0; i < nr; i++) large_page_mapcount_add(f, pfn + i, 1);
+  folio_add_large_mapcount(f, <i32>nr, dst_vma);
+}
