@@ -308,7 +308,7 @@ export function split_huge_pages(pid: u32, start: f64, end: f64, new_order: u32)
 }
 
 // --- hugetlb ------------------------------------------------------------------------------------
-import { hstate_info as hugetlb_hstate_info } from "./mm/hugetlb";
+import { hstate_info as hugetlb_hstate_info, hugetlb_hgm_map } from "./mm/hugetlb";
 
 // mmap(MAP_HUGETLB | huge_shift << MAP_HUGE_SHIFT): f64 address or -errno
 export function sys_mmap_hugetlb(pid: u32, addr: f64, len: f64, prot: u32, flags: u32, huge_shift: u32): f64 {
@@ -326,6 +326,17 @@ export function hstate_info(order: u32): i32 {
   memory.fill(LAYOUT_IO, 0, 32);
   hugetlb_hstate_info(order);
   return 0;
+}
+
+// HGM (seed 003): UFFDIO_CONTINUE-like mapping of [addr, addr + len) of an MADV_SPLIT VMA
+// with the largest aligned pieces (hugemmu extension): 0 or -errno
+export function hugetlb_hgm_map_range(pid: u32, addr: f64, len: f64): i32 {
+  begin();
+  const mm = task_mm(pid);
+  if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  const r = hugetlb_hgm_map(mm, <u64>addr, <u64>addr + <u64>len);
+  end_status();
+  return r;
 }
 
 // --- shmem -------------------------------------------------------------------------------------

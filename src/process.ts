@@ -312,6 +312,18 @@ export class Process {
     return r;
   }
 
+  /**
+   * HGM (seed 003, variant hgm.enable=madv-split): map [addr, addr + len) of a hugetlb VMA
+   * enabled with madvise(..., 'split') by the largest aligned pieces, as UFFDIO_CONTINUE of
+   * that range would (hugemmu extension; userfaultfd itself is not modelled).
+   */
+  hgmMap(addr: number, len: number | string): void {
+    this.alive('hgm_map');
+    const fn = this.core.e.hugetlb_hgm_map_range as (pid: number, a: number, l: number) => number;
+    const r = this.core.call('hgm_map', () => fn(this.pid, addr, toBytes(len, 'hgm_map length')));
+    this.errno(r, 'hgm_map');
+  }
+
   /** exit(): the address space is torn down */
   exit(): void {
     if (this.exited) return;

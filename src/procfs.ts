@@ -10,6 +10,11 @@ function kbLine(label: string, kb: number): string {
 export function meminfo(m: Machine): Record<string, number> {
   const s = m.nodeStats();
   const kb = (pages: number) => pages * 4;
+  // hugetlb_report_meminfo(): the default hstate (2 MiB); Hugetlb sums every hstate
+  const pools = m.hugetlbPools();
+  const def = pools['2048kB'];
+  let hugetlbKb = 0;
+  for (const [size, pool] of Object.entries(pools)) hugetlbKb += pool.nr_hugepages * parseInt(size, 10);
   return {
     MemTotal: kb(s.nr_managed),
     MemFree: kb(s.nr_free_pages),
@@ -23,12 +28,12 @@ export function meminfo(m: Machine): Record<string, number> {
     ShmemPmdMapped: kb(s.nr_shmem_pmdmapped),
     FileHugePages: kb(s.nr_file_hugepages),
     FilePmdMapped: kb(s.nr_file_pmdmapped),
-    HugePages_Total: 0,
-    HugePages_Free: 0,
-    HugePages_Rsvd: 0,
-    HugePages_Surp: 0,
+    HugePages_Total: def.nr_hugepages,
+    HugePages_Free: def.free_hugepages,
+    HugePages_Rsvd: def.resv_hugepages,
+    HugePages_Surp: def.surplus_hugepages,
     Hugepagesize: 2048,
-    Hugetlb: 0,
+    Hugetlb: hugetlbKb,
   };
 }
 
@@ -37,8 +42,9 @@ function meminfoText(m: Machine): string {
   const out: string[] = [];
   for (const k of ['MemTotal', 'MemFree', 'AnonPages', 'Mapped', 'Shmem', 'PageTables', 'Committed_AS', 'AnonHugePages', 'ShmemHugePages',
     'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped']) out.push(kbLine(k, v[k]));
+  // %lu: a (transiently) negative resv_huge_pages prints as the kernel's unsigned long
   for (const k of ['HugePages_Total', 'HugePages_Free', 'HugePages_Rsvd', 'HugePages_Surp'])
-    out.push(`${(k + ':').padEnd(16)}${String(v[k]).padStart(6)}`);
+    out.push(`${(k + ':').padEnd(16)}${String(BigInt.asUintN(64, BigInt(v[k]))).padStart(6)}`);
   out.push(kbLine('Hugepagesize', v.Hugepagesize));
   out.push(kbLine('Hugetlb', v.Hugetlb));
   return out.join('\n') + '\n';
@@ -117,6 +123,13 @@ export function text(m: Machine, path: string): string {
     const v = m.mthp()[`${sm[1]}kB`]?.[sm[2]];
     if (v === undefined) throw new ConfigError(`${path}: no such file`);
     return `${v}\n`;
+  }
+  // /sys/kernel/mm/hugepages/hugepages-<N>kB/{free,resv,surplus}_hugepages (nr_hugepages is a knob)
+  const hp = /^\/sys\/kernel\/mm\/hugepages\/hugepages-(\d+)kB\/(free|resv|surplus)_hugepages$/.exec(path);
+  if (hp) {
+    const pool = m.hugetlbPools()[`${hp[1]}kB`];
+    if (!pool) throw new ConfigError(`${path}: no such file`);
+    return `${BigInt.asUintN(64, BigInt(pool[`${hp[2]}_hugepages` as 'free_hugepages']))}\n`;
   }
   if (path.startsWith('/sys/kernel/mm/') || path.startsWith('/proc/sys/')) return m.readSysfs(path) + '\n';
   throw new ConfigError(`${path}: not modelled (known: /proc/meminfo, /proc/vmstat, /proc/PID/{status,smaps,maps}, /sys/kernel/mm/...)`);

@@ -36,6 +36,11 @@ export const K_V_COW_REUSE_LARGE: u32 = 25; // mm-exclusive-reuse | never-reuse
 export const K_V_SMAPS_PUD_LEAF: u32 = 26; // account-as-pud | walker-splits-pud
 export const K_V_PUD_ANON_HUGE_PAGES: u32 = 27; // count-in-AnonHugePages | none
 export const K_V_SHMEM_PMD_SPLIT: u32 = 28; // zap-and-refault | remap-team-by-ptes
+export const K_V_HGM_ENABLE: u32 = 88; // V16 absent | madv-split (seed 003)
+export const K_V_HGM_MAPCOUNT: u32 = 89; // V17 thp-like | per-hpte | per-hierarchy
+export const K_V_HGM_GUP_SKIP_MATH: u32 = 90; // V18 fixed | buggy-rfc-v2
+export const K_HUGETLB_OVERCOMMIT_2M: u32 = 92; // nr_overcommit_hugepages
+export const K_HUGETLB_OVERCOMMIT_1G: u32 = 93; // (gigantic: writes are refused)
 export const K_ANON_SIZE_BASE: u32 = 32; // + order (2..9, 18): hugepages-<N>kB/enabled
 export const K_SHMEM_SIZE_BASE: u32 = 64; // + order (1..9): hugepages-<N>kB/shmem_enabled
 export const NR_KNOBS: u32 = 96;
@@ -103,7 +108,12 @@ export const KNOB_TABLE: string =
   "70|transparent_hugepage/hugepages-256kB/shmem_enabled|always,inherit,within_size,advise,never|never\n" +
   "71|transparent_hugepage/hugepages-512kB/shmem_enabled|always,inherit,within_size,advise,never|never\n" +
   "72|transparent_hugepage/hugepages-1024kB/shmem_enabled|always,inherit,within_size,advise,never|never\n" +
-  "73|transparent_hugepage/hugepages-2048kB/shmem_enabled|always,inherit,within_size,advise,never|inherit";
+  "73|transparent_hugepage/hugepages-2048kB/shmem_enabled|always,inherit,within_size,advise,never|inherit\n" +
+  "88|hugemmu/hgm.enable|absent,madv-split|absent\n" +
+  "89|hugemmu/hgm.mapcount|thp-like,per-hpte,per-hierarchy|thp-like\n" +
+  "90|hugemmu/hgm.gupSkipMath|fixed,buggy-rfc-v2|fixed\n" +
+  "92|hugepages/hugepages-2048kB/nr_overcommit_hugepages|int:0:4294967295|0\n" +
+  "93|hugepages/hugepages-1048576kB/nr_overcommit_hugepages|int:0:4294967295|0";
 
 @inline export function knob(id: u32): u32 { return load<u32>(LAYOUT_CTRL + CTRL_KNOBS + (id << 2)); }
 @inline export function knob_set_raw(id: u32, v: u32): void { store<u32>(LAYOUT_CTRL + CTRL_KNOBS + (id << 2), v); }

@@ -6,6 +6,7 @@ import { knob, knob_set_raw, NR_KNOBS, K_THP_ENABLED, K_THP_DEFRAG, K_SHMEM_ENAB
   K_V_MTHP_ORDER_SELECTION, K_V_MAX_ANON_FOLIO_ORDER, K_V_MTHP_ON_RACE, K_V_PUD_ANON, K_V_PUD_COW,
   K_V_PUD_SPLIT_TARGET, K_V_PGTABLE_DEPOSIT, K_V_MPROTECT_PUD_WRITE_UPGRADE, K_V_MPROTECT_PUD_PARTIAL,
   K_V_COW_REUSE_LARGE, K_V_SMAPS_PUD_LEAF, K_V_PUD_ANON_HUGE_PAGES, K_V_SHMEM_PMD_SPLIT, SHMEM_FORCE, SSIZE_INHERIT,
+  K_V_HGM_ENABLE, K_V_HGM_MAPCOUNT, K_V_HGM_GUP_SKIP_MATH, K_HUGETLB_OVERCOMMIT_1G,
 } from "./sysfs";
 import { set_pud_counts_in_anon_thps } from "../mm/rmap";
 import { thp_recompute_orders } from "../mm/huge_memory";
@@ -25,6 +26,8 @@ function max_value(id: u32): u64 {
   if (id == K_V_PUD_ANON || id == K_V_PGTABLE_DEPOSIT || id == K_V_MPROTECT_PUD_WRITE_UPGRADE ||
       id == K_V_MPROTECT_PUD_PARTIAL || id == K_V_COW_REUSE_LARGE || id == K_V_SMAPS_PUD_LEAF ||
       id == K_V_PUD_ANON_HUGE_PAGES || id == K_V_SHMEM_PMD_SPLIT) return 1;
+  if (id == K_V_HGM_ENABLE || id == K_V_HGM_GUP_SKIP_MATH) return 1;
+  if (id == K_V_HGM_MAPCOUNT) return 2;
   if (id > K_ANON_SIZE_BASE && id < K_SHMEM_SIZE_BASE) return 3;
   if (id > K_SHMEM_SIZE_BASE && id < K_SHMEM_SIZE_BASE + 10) return 4;
   return 0xffffffff;
@@ -42,6 +45,8 @@ export function sysfs_write(id: u32, v: u64): i32 {
     }
   }
   if (id == K_HUGETLB_2M || id == K_HUGETLB_1G) return hugetlb_set_nr_hugepages(id == K_HUGETLB_1G ? 18 : 9, v);
+  // nr_overcommit_hugepages_store(): gigantic hstates refuse it
+  if (id == K_HUGETLB_OVERCOMMIT_1G) return -EINVAL;
   knob_set_raw(id, <u32>v);
   if (id == K_V_PUD_ANON_HUGE_PAGES) set_pud_counts_in_anon_thps(v == 0);
   if (id > K_ANON_SIZE_BASE && id < K_SHMEM_SIZE_BASE) thp_recompute_orders();

@@ -25,6 +25,7 @@ import { get_mm_counter } from "./memory";
 import { split_queue_len } from "./huge_memory";
 import { ENTIRELY_MAPPED, pud_counts_in_anon_thps } from "./rmap";
 import { knob, K_V_PGTABLE_DEPOSIT } from "../kernel/sysfs";
+import { hugetlb_check_invariants, INV_HUGETLB_NAMES } from "./hugetlb";
 
 // failure codes (names for the host in INVARIANT_NAMES)
 export const INV_OK: u32 = 0;
@@ -70,7 +71,7 @@ export const INVARIANT_NAMES: string =
   "18 NR_FILE_MAPPED (Mapped) differs from the mapped page-cache pages\n" +
   "19 NR_SHMEM (Shmem) differs from the pages in shmem page caches\n" +
   "20 NR_SHMEM_THPS (ShmemHugePages) differs from the PMD-size shmem folios cached\n" +
-  "21 NR_SHMEM_PMDMAPPED (ShmemPmdMapped) differs from the PMD-mapped shmem folios";
+  "21 NR_SHMEM_PMDMAPPED (ShmemPmdMapped) differs from the PMD-mapped shmem folios\n" + INV_HUGETLB_NAMES;
 
 function fail(code: u32, a: f64, b: f64, c: f64): u32 {
   store<u32>(LAYOUT_IO, code);
@@ -253,7 +254,7 @@ export function check_invariants(): u32 {
   const free_slow = count_free_pages_slow();
   if (free_slow != <u64>node_page_state(NR_FREE_PAGES))
     return fail(INV_FREE_PAGES, <f64>free_slow, <f64>node_page_state(NR_FREE_PAGES), 0);
-  return 0;
+  return hugetlb_check_invariants();
 }
 
 // Every allocated frame: mapcounts and refcounts against the hash of mappings.

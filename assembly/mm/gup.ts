@@ -23,6 +23,7 @@ import {
 import { folio_put_refs } from "./swap";
 import { ZERO_PFN } from "./page_alloc";
 import { huge_zero_folio } from "./huge_memory";
+import { folio_test_hugetlb_anon, hugetlb_gup_hgm, follow_hugetlb_page, fhp_vaddr, fhp_remainder } from "./hugetlb";
 
 export const FOLL_WRITE: u32 = 0x01;
 export const FOLL_GET: u32 = 0x02;
@@ -158,6 +159,11 @@ function rec_push(f: u32, pfn: u32, refs: u32): bool {
   return true;
 }
 
+// follow_hugetlb_page() (seed 003) grabs and records its pages through this
+export function gup_record_pages(f: u32, pfn: u32, refs: u32, flags: u32): bool {
+  return try_grab_folio(f, pfn, refs, flags) && rec_push(f, pfn, refs);
+}
+
 // --- follow_page_mask -------------------------------------------------------------------
 // Result: 0 = the caller must fault (with unshare when follow_unshare is set),
 // else 1 with follow_pfn / follow_mask describing the page and the leaf size.
@@ -168,6 +174,7 @@ let follow_unshare: bool = false;
 // gup_must_unshare(): a read-only pin of a shared anonymous page breaks COW first
 @inline function gup_must_unshare(flags: u32, f: u32, pfn: u32): bool {
   if ((flags & (FOLL_WRITE | FOLL_PIN)) != FOLL_PIN) return false;
+  if (folio_test_hugetlb_anon(f)) return !large_page_anon_exclusive(f, load<u32>(f, T.F_PFN));
   if (!is_anon_page(f, pfn)) return false;
   return !PageAnonExclusive(pfn);
 }
@@ -255,6 +262,16 @@ export function __get_user_pages(task: u32, start: u64, nr_pages: u64, flags: u3
       vma = find_vma(mm, start);
       if (vma == 0 || load<u64>(vma + T.V_START) > start) return done != 0 ? <i64>done : (flags & FOLL_POPULATE) ? -ENOMEM : -EFAULT;
       if (!check_vma_flags(vma, flags)) return done != 0 ? <i64>done : (flags & FOLL_POPULATE) ? -EINVAL : -EFAULT;
+    }
+    if (hugetlb_gup_hgm(vma)) {
+      // the pre-6.5 hugetlb path that seed 003 teaches HGM
+      const r = follow_hugetlb_page(task, vma, start, nr_pages, flags);
+      if (r < 0) return done != 0 ? <i64>done : r;
+      if (r == 0 && fhp_remainder == nr_pages) return done != 0 ? <i64>done : -EFAULT;
+      done += <u64>r;
+      nr_pages = fhp_remainder;
+      start = fhp_vaddr;
+      continue;
     }
     let tries = 0;
     while (follow_page_mask(vma, start, flags) == 0) {

@@ -17,7 +17,7 @@ import { folio_maybe_mapped_shared } from "./rmap";
 import { reclaim_anon_folio } from "./vmscan";
 import { madvise_populate } from "./gup";
 import { madvise_collapse } from "./khugepaged";
-import { hugetlb_dontneed } from "./hugetlb";
+import { hugetlb_dontneed, hugetlb_madvise_split, madv_split_valid, hugetlb_collapse, MADV_SPLIT } from "./hugetlb";
 import { shmem_punch_hole } from "./shmem";
 import * as H from "./huge_memory";
 
@@ -48,10 +48,10 @@ export const MADV_COLLAPSE: u32 = 25;
 export const MADVISE_NAMES: string =
   "0 normal\n1 random\n2 sequential\n3 willneed\n4 dontneed\n8 free\n9 remove\n10 dontfork\n11 dofork\n" +
   "14 hugepage\n15 nohugepage\n16 dontdump\n17 dodump\n18 wipeonfork\n19 keeponfork\n20 cold\n21 pageout\n" +
-  "22 populate_read\n23 populate_write\n24 dontneed_locked\n25 collapse";
+  "22 populate_read\n23 populate_write\n24 dontneed_locked\n25 collapse\n26 split";
 
 function madvise_behavior_valid(b: u32): bool {
-  return b <= 4 || (b >= 8 && b <= 25 && b != 12 && b != 13);
+  return b <= 4 || (b >= 8 && b <= 25 && b != 12 && b != 13) || (b == MADV_SPLIT && madv_split_valid());
 }
 
 // Advice that only changes vm_flags (madvise_update_vma)
@@ -90,8 +90,10 @@ export let madvise_last_end: u64 = 0; // end of the VMA the last visit left behi
 // madvise_vma_behavior() for one VMA piece [start, end)
 function madvise_vma(task: u32, mm: u32, vma: u32, start: u64, end: u64, behavior: u32): i32 {
   madvise_last_end = end;
-  if (is_flag_advice(behavior)) {
-    const nf = madvise_new_flags(vma, behavior, load<u64>(vma + T.V_FLAGS));
+  if (is_flag_advice(behavior) || behavior == MADV_SPLIT) {
+    // MADV_SPLIT (seed 003, hugemmu extension): VM_HUGETLB_HGM on a shared hugetlb VMA
+    const nf = behavior == MADV_SPLIT ? hugetlb_madvise_split(vma, load<u64>(vma + T.V_FLAGS)) :
+      madvise_new_flags(vma, behavior, load<u64>(vma + T.V_FLAGS));
     if (nf < 0) return <i32>nf;
     const r = vma_modify_flags(mm, vma, start, end, <u64>nf);
     if (r < 0) return <i32>r;
@@ -142,6 +144,8 @@ function madvise_vma(task: u32, mm: u32, vma: u32, start: u64, end: u64, behavio
       return shmem_punch_hole(vma, start, end);
     }
     case MADV_COLLAPSE:
+      // hugetlb_collapse() exists only with HGM (seed 003)
+      if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB && madv_split_valid()) return hugetlb_collapse(vma, start, end);
       return madvise_collapse(task, vma, start, end);
   }
   return H.madvise_huge_behavior(task, mm, vma, start, end, behavior);

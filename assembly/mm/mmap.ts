@@ -10,7 +10,7 @@ import { pgtable_alloc, pgtable_free, PT_LEVEL_PGD } from "../arch/x86/pgtable";
 import { vm_get_page_prot } from "../arch/x86/pgtable_types";
 import { knob, K_MAX_MAP_COUNT, K_OVERCOMMIT_MEMORY } from "../kernel/sysfs";
 import { node_page_state, NR_MANAGED_PAGES } from "./vmstat";
-import { hugetlb_vma_open, hugetlb_vma_close, hugetlb_vma_dup } from "./hugetlb";
+import { hugetlb_vma_open, hugetlb_vma_close, hugetlb_vma_dup, hugetlb_split } from "./hugetlb";
 import { shmem_vma_link, shmem_vma_unlink } from "./shmem";
 import { unmap_vmas_range, free_pgtables } from "./memory";
 import { tlb_gather_mmu, tlb_finish_mmu } from "./mmu_gather";
@@ -359,6 +359,7 @@ export function __split_vma(mm: u32, vma: u32, addr: u64, new_below: bool): u32 
   }
   // PMD THPs straddling addr are split before the VMA boundary moves
   vma_adjust_trans_huge(vma, start, addr, 0);
+  if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) hugetlb_split(vma, addr);
   const idx = vma_index_of(mm, vma);
   if (new_below) {
     store<u64>(vma + T.V_START, addr);
@@ -397,6 +398,8 @@ export function hugetlb_vma_page_size(vma: u32): u64 {
 // is_mergeable_anon_vma + pgoff continuity)
 export function vmas_mergeable(prev: u32, next: u32): bool {
   if (load<u64>(prev + T.V_END) != load<u64>(next + T.V_START)) return false;
+  // VM_SPECIAL mappings (hugetlb has VM_DONTEXPAND) never merge
+  if (load<u64>(prev + T.V_FLAGS) & (T.VM_IO | T.VM_DONTEXPAND | T.VM_PFNMAP | T.VM_MIXEDMAP)) return false;
   if ((load<u64>(prev + T.V_FLAGS) ^ load<u64>(next + T.V_FLAGS)) & ~T.VM_SOFTDIRTY) return false;
   if (load<u32>(prev + T.V_FILE) != load<u32>(next + T.V_FILE)) return false;
   if (load<u8>(prev + T.V_KIND) != load<u8>(next + T.V_KIND)) return false;
@@ -542,7 +545,8 @@ export function do_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, ali
   let vm_flags: u64 = calc_vm_prot_bits(prot) | T.VM_MAYREAD | T.VM_MAYWRITE | T.VM_MAYEXEC;
   const shared = type == MAP_SHARED || type == MAP_SHARED_VALIDATE;
   if (shared) vm_flags |= T.VM_SHARED | T.VM_MAYSHARE;
-  if ((flags & MAP_NORESERVE) && knob(K_OVERCOMMIT_MEMORY) != 2) vm_flags |= T.VM_NORESERVE;
+  // hugetlbfs files honour MAP_NORESERVE whatever the overcommit mode
+  if ((flags & MAP_NORESERVE) && (knob(K_OVERCOMMIT_MEMORY) != 2 || kind == T.VK_HUGETLB)) vm_flags |= T.VM_NORESERVE;
   if (kind == T.VK_HUGETLB) vm_flags |= T.VM_HUGETLB | T.VM_DONTEXPAND;
   // accountable_mapping(): private writable memory is charged
   if (kind != T.VK_HUGETLB && (vm_flags & (T.VM_NORESERVE | T.VM_SHARED | T.VM_WRITE)) == T.VM_WRITE)
