@@ -185,7 +185,7 @@ export function sysfs_get(id: u32): f64 { return id < NR_KNOBS ? <f64>knob(id) :
 
 // --- checks and test hooks ----------------------------------------------------------------------
 export function invariants(): i32 { return <i32>check_invariants(); }
-export function inject_alloc_failures(n: u32, min_order: u32): void { set_alloc_fail_inject(n, min_order); }
+export function inject_alloc_failures(n: u32, min_order: u32, max_order: u32, skip: u32): void { set_alloc_fail_inject(n, min_order, max_order, skip); }
 export function free_pages_count(): f64 { return <f64>nr_free_pages(); }
 import { vm_committed_as } from "./mm/mmap";
 export function committed_as_pages(): f64 { return <f64>vm_committed_as; }

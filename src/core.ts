@@ -26,7 +26,7 @@ export interface CoreExports {
   sysfs_set(id: number, value: number): number;
   sysfs_get(id: number): number;
   invariants(): number;
-  inject_alloc_failures(n: number, minOrder: number): void;
+  inject_alloc_failures(n: number, minOrder: number, maxOrder: number, skip: number): void;
   free_pages_count(): number;
   mthp_stat_exists(order: number, stat: number): number;
   names_vm_events(): number;

@@ -245,9 +245,12 @@ export class Machine {
     return r;
   }
 
-  /** Fault injection (like fail_page_alloc): the next n allocations of order >= minOrder fail. */
-  injectAllocFailures(n: number, minOrder = 0): void {
-    this.core.e.inject_alloc_failures(n, minOrder);
+  /**
+   * Fault injection (like fail_page_alloc): among allocations of order minOrder..maxOrder,
+   * let `skip` succeed, then fail the next n.
+   */
+  injectAllocFailures(n: number, minOrder = 0, opts: { maxOrder?: number; skip?: number } = {}): void {
+    this.core.e.inject_alloc_failures(n, minOrder, opts.maxOrder ?? 31, opts.skip ?? 0);
   }
 
   /** Host memory used by the core: wasm memory size and bytes handed out by its allocator. */

@@ -208,7 +208,7 @@ function copy_huge_pud(dst_vma: u32, src_vma: u32, dst_pudp: u32, src_pudp: u32,
   const pfn = pte_pfn(pud);
   const f = page_folio(pfn);
   if (needs_cow_for_dma(src_vma, f, pfn) && folio_maybe_dma_pinned(f, pfn)) {
-    __split_huge_pud(src_vma, src_pudp, addr);
+    if (!__split_huge_pud(src_vma, src_pudp, addr)) return -ENOMEM;
     return -11;
   }
   const lazy = knob(K_V_PGTABLE_DEPOSIT) == 1;

@@ -231,7 +231,8 @@ function folio_attach(f: u32, pfn: u32, order: u32): bool {
 export function free_large_folio(f: u32): void {
   const pfn = load<u32>(f, T.F_PFN);
   const order = <u32>load<u8>(f, T.F_ORDER);
-  if (load<u8>(f, T.F_KIND) == T.FK_ANON) mod_mthp_stat(order, MTHP_STAT_NR_ANON, -1);
+  // free_pages_prepare(): only a folio that became anon (folio->mapping set) was counted
+  if (load<u8>(f, T.F_KIND) == T.FK_ANON && load<u32>(f, T.F_MAPPING) != 0) mod_mthp_stat(order, MTHP_STAT_NR_ANON, -1);
   if (order >= PAGEBLOCK_ORDER) {
     const npb: u32 = <u32>1 << (order - PAGEBLOCK_ORDER);
     for (let i: u32 = 0; i < npb; i++) {

@@ -42,7 +42,7 @@ import {
   FAULT_FLAG_UNSHARE, VM_FAULT_FALLBACK, VM_FAULT_OOM, VM_FAULT_SIGBUS, walk_to_pmd, walk_to_pud,
 } from "./memory";
 import {
-  folio_add_new_anon_rmap, folio_add_anon_rmap_ptes, folio_remove_rmap_entire, folio_remove_rmap_ptes,
+  folio_add_new_anon_rmap, folio_add_anon_rmap_ptes, folio_add_anon_rmap_pmd, folio_remove_rmap_entire, folio_remove_rmap_ptes,
   folio_mapcount, RMAP_LEVEL_PMD, RMAP_LEVEL_PUD,
 } from "./rmap";
 import { pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw } from "./pgtable_generic";
@@ -619,11 +619,13 @@ function split_huge_pmd_if_needed(vma: u32, address: u64): void {
 }
 
 // vma_adjust_trans_huge()
-export function vma_adjust_trans_huge(vma: u32, start: u64, end: u64, next: u32): void {
+// false: a PUD could not be split (V8 lazy-at-split without memory); nothing changed
+export function vma_adjust_trans_huge(vma: u32, start: u64, end: u64, next: u32): bool {
+  if (!vma_adjust_trans_huge_pud(vma, start, end)) return false;
   split_huge_pmd_if_needed(vma, start);
   split_huge_pmd_if_needed(vma, end);
   if (next != 0) split_huge_pmd_if_needed(next, end);
-  vma_adjust_trans_huge_pud(vma, start, end);
+  return true;
 }
 
 // zap_deposited_table()
@@ -730,7 +732,7 @@ function unmap_folio(f: u32): void {
       const pude = load<u64>(pudp);
       if (pude == 0) { i = next_boundary(i, a, 30); continue; }
       if (pmd_trans_huge(pude)) {
-        if (pte_pfn(pude) == head) { __split_huge_pud_locked(vma, pudp, a, true); touched = true; continue; }
+        if (pte_pfn(pude) == head && __split_huge_pud_locked(vma, pudp, a, true)) { touched = true; continue; }
         i = next_boundary(i, a, 30);
         continue;
       }
@@ -878,6 +880,14 @@ export function split_folio_to_order(f: u32, new_order: u32): i32 {
   folio_ref_add_large(f, 1);
   mig_reset();
   unmap_folio(f);
+  if (folio_mapcount(f, 0) != 0) {
+    // a PUD mapping could not be split (V8 lazy-at-split): put everything back
+    remap_page(false);
+    mig_reset();
+    folio_ref_add_large(f, -1);
+    split_counters(order, false);
+    return -EAGAIN;
+  }
   // freeze: only our reference is left
   deferred_list_del(f);
   const fl = load<u16>(f, T.F_FLAGS);
@@ -1071,7 +1081,7 @@ function do_huge_pud_wp_page(vma: u32, orig: u64): u32 {
     const r = copy_huge_pud_on_write(vma, orig);
     if (!(r & VM_FAULT_FALLBACK)) return r;
   }
-  __split_huge_pud(vma, vmf_pud, vmf_address);
+  if (!__split_huge_pud(vma, vmf_pud, vmf_address)) return VM_FAULT_OOM;
   return VM_FAULT_FALLBACK;
 }
 
@@ -1104,7 +1114,7 @@ function copy_huge_pud_on_write(vma: u32, orig: u64): u32 {
 
 export function wp_huge_pud(vma: u32, orig: u64): u32 {
   if (load<u8>(vma + T.V_KIND) == T.VK_ANON) return do_huge_pud_wp_page(vma, orig);
-  __split_huge_pud(vma, vmf_pud, vmf_address);
+  if (!__split_huge_pud(vma, vmf_pud, vmf_address)) return VM_FAULT_OOM;
   return VM_FAULT_FALLBACK;
 }
 
@@ -1116,15 +1126,17 @@ export function huge_pud_set_accessed(vma: u32, orig: u64): void {
 }
 
 // __split_huge_pud_locked() for an anonymous PUD THP (V7): 'pte' (the seed: 1 PMD
-// table + 512 PTE tables from the deposit), 'pmd-thps' is not modelled and falls
-// back to 'pte', 'zap' (6.18's DAX behaviour: the mapping is dropped).
-function __split_huge_pud_locked(vma: u32, pudp: u32, haddr: u64, freeze: bool): void {
+// table + 512 PTE tables from the deposit), 'pmd-thps' (512 PMD-mapped THPs when
+// the folio can be split, else 'pte'), 'zap' (6.18's DAX behaviour: dropped).
+// Returns false only for V8 lazy-at-split when the 513 tables cannot be allocated
+// (the PUD is left as it was; callers fail with -ENOMEM / VM_FAULT_OOM).
+function __split_huge_pud_locked(vma: u32, pudp: u32, haddr: u64, freeze: bool): bool {
   const mm = load<u32>(vma + T.V_MM);
-  count_vm_event(THP_SPLIT_PUD);
   const old = load<u64>(pudp);
   const pfn = pte_pfn(old);
   const f = page_folio(pfn);
   if (kn2(K_V_PUD_SPLIT_TARGET) == 2 && !freeze) {
+    count_vm_event(THP_SPLIT_PUD);
     // pudp_huge_clear_flush(): the PUD becomes none
     store<u64>(pudp, 0);
     flush_pud_tlb_range(mm, haddr, haddr + PUD_SIZE);
@@ -1132,30 +1144,38 @@ function __split_huge_pud_locked(vma: u32, pudp: u32, haddr: u64, freeze: bool):
     add_mm_counter(mm, MM_ANONPAGES, -HPAGE_PUD_NR);
     zap_pud_deposit(mm);
     folio_put(f, 0);
-    return;
+    return true;
   }
-  store<u64>(pudp, pmd_mkinvalid(old));
-  flush_pud_tlb_range(mm, haddr, haddr + PUD_SIZE);
-  const dirty = pte_dirty(old);
-  if (dirty) store<u16>(f, load<u16>(f, T.F_FLAGS) | T.FF_DIRTY, T.F_FLAGS);
-  const anon_exclusive = large_page_anon_exclusive(f, pfn);
   let pmd_table: u32;
   const lazy = load<u32>(mm + T.MM_NR_PUD_DEPOSITED) == 0;
   if (lazy) {
     // V8 lazy-at-split: allocate the 513 tables now; failure leaves the PUD mapped
     pmd_table = alloc_pud_predeposit_ptables();
-    if (pmd_table == 0) { store<u64>(pudp, old); return; }
+    if (pmd_table == 0) return false;
     mm_inc_nr_pmds(mm);
     mm_add_pgtables_bytes(mm, 512 * 4096);
   } else {
     pmd_table = pgtable_trans_huge_pud_withdraw(mm);
   }
+  count_vm_event(THP_SPLIT_PUD);
+  store<u64>(pudp, pmd_mkinvalid(old));
+  flush_pud_tlb_range(mm, haddr, haddr + PUD_SIZE);
+  const dirty = pte_dirty(old);
+  if (dirty) store<u16>(f, load<u16>(f, T.F_FLAGS) | T.FF_DIRTY, T.F_FLAGS);
+  const anon_exclusive = large_page_anon_exclusive(f, pfn);
   let entry = pfn_pte(pfn, load<u64>(vma + T.V_PROT));
   if (pte_write(old)) entry = pte_mkwrite(entry);
   if (!pte_young(old)) entry = pte_mkold(entry);
   if (dirty) entry = pte_mkdirty(entry);
   if (pte_soft_dirty(old)) entry |= _PAGE_SOFT_DIRTY;
   const pmds = table_host(pmd_table);
+  // V7 pmd-thps ([ZY2020]): a folio this PUD alone maps becomes 512 PMD-mapped THPs.
+  // A shared or pinned one cannot be split, so it goes to PTEs like the seed.
+  if (kn2(K_V_PUD_SPLIT_TARGET) == 1 && !freeze && folio_mapcount(f, 0) == 1 && folio_ref_count(f) == 1) {
+    split_pud_to_pmd_thps(vma, f, pmd_table, entry | _PAGE_PSE, anon_exclusive);
+    store<u64>(pudp, mk_table_entry(pmd_table));
+    return true;
+  }
   if (!freeze) {
     folio_ref_add_large(f, HPAGE_PUD_NR - 1);
     folio_add_anon_rmap_ptes(f, pfn, <u32>HPAGE_PUD_NR, vma, anon_exclusive);
@@ -1181,19 +1201,49 @@ function __split_huge_pud_locked(vma: u32, pudp: u32, haddr: u64, freeze: bool):
   folio_remove_rmap_entire(f, vma, RMAP_LEVEL_PUD);
   if (freeze) folio_put(f, 0);
   store<u64>(pudp, mk_table_entry(pmd_table));
+  return true;
 }
 
-export function __split_huge_pud(vma: u32, pudp: u32, address: u64): void {
+// The folio (mapped by nothing now but the invalid PUD) is split into order-9
+// folios, each mapped by a PMD of pmd_table with one of the deposited PTE tables
+// moved to the mm's PMD deposit (page-table counts are unchanged: the 512
+// tables were charged at fault time).
+function split_pud_to_pmd_thps(vma: u32, f: u32, pmd_table: u32, entry: u64, anon_exclusive: bool): void {
+  const mm = load<u32>(vma + T.V_MM);
+  const head = load<u32>(f, T.F_PFN);
+  folio_remove_rmap_entire(f, vma, RMAP_LEVEL_PUD);
+  deferred_list_del(f);
+  mod_mthp_stat(PUD_ORDER, MTHP_STAT_NR_ANON, -1);
+  split_frames(f, PMD_ORDER);
+  const pmds = table_host(pmd_table);
+  let next_table = pud_withdraw_all_ptes(pmd_table);
+  for (let i: u32 = 0; i < 512; i++) {
+    const pte_table = next_table;
+    next_table = <u32>load<u64>(table_host(pte_table));
+    store<u64>(table_host(pte_table), 0);
+    pgtable_trans_huge_deposit(mm, pte_table);
+    const nf = page_folio(head + (i << 9));
+    store<i32>(nf, 1, T.F_REFCOUNT);
+    folio_add_anon_rmap_pmd(nf, vma, anon_exclusive, RMAP_LEVEL_PMD);
+    mod_mthp_stat(PMD_ORDER, MTHP_STAT_NR_ANON, 1);
+    store<u64>(pmds + (i << 3), entry + (<u64>(i << 9) << 12));
+  }
+}
+
+export function __split_huge_pud(vma: u32, pudp: u32, address: u64): bool {
   const e = load<u64>(pudp);
-  if (e != 0 && pmd_trans_huge(e)) __split_huge_pud_locked(vma, pudp, address & ~(PUD_SIZE - 1), false);
+  if (e != 0 && pmd_trans_huge(e)) return __split_huge_pud_locked(vma, pudp, address & ~(PUD_SIZE - 1), false);
+  return true;
 }
 
-export function split_huge_pud(vma: u32, pudp: u32, addr: u64): void {
-  __split_huge_pud(vma, pudp, addr);
+export function split_huge_pud(vma: u32, pudp: u32, addr: u64): bool {
+  return __split_huge_pud(vma, pudp, addr);
 }
 
 // The PUD analogue of split_huge_pmd_if_needed() for VMA boundaries (seed 000 series)
-function vma_adjust_trans_huge_pud(vma: u32, start: u64, end: u64): void {
+function vma_adjust_trans_huge_pud(vma: u32, start: u64, end: u64): bool {
+  // pre-seed-004 kernels (V14 bad-pud-error) did not split PUD leaves at VMA boundaries
+  if (kn2(K_V_MPROTECT_PUD_PARTIAL) == 1) return true;
   const mm = load<u32>(vma + T.V_MM);
   for (let k = 0; k < 2; k++) {
     const a = k == 0 ? start : end;
@@ -1201,8 +1251,9 @@ function vma_adjust_trans_huge_pud(vma: u32, start: u64, end: u64): void {
     const lo = a & ~(PUD_SIZE - 1);
     if (lo < load<u64>(vma + T.V_START) || lo + PUD_SIZE > load<u64>(vma + T.V_END)) continue;
     const pudp = walk_to_pud(mm, a);
-    if (pudp != 0) __split_huge_pud(vma, pudp, a);
+    if (pudp != 0 && !__split_huge_pud(vma, pudp, a)) return false;
   }
+  return true;
 }
 
 // free the 513 deposited tables of one PUD THP
@@ -1251,8 +1302,7 @@ export function change_huge_pud(vma: u32, pudp: u32, addr: u64, newprot: u64, cp
 export let bad_pud_events: u32 = 0;
 export function change_pud_partial(vma: u32, pudp: u32, addr: u64): i32 {
   if (kn2(K_V_MPROTECT_PUD_PARTIAL) == 1) { bad_pud_events++; return -1; }
-  __split_huge_pud(vma, pudp, addr);
-  return 0;
+  return __split_huge_pud(vma, pudp, addr) ? 0 : -2;
 }
 
 // =====================================================================================

@@ -5,7 +5,7 @@ import * as T from "./mm_types";
 import {
   find_vma, vma_index_after, mm_vma, vma_modify_flags, vma_try_merge_around, EINVAL, ENOMEM, EACCES, PAGE_MASK,
 } from "./mmap";
-import { zap_page_range_single, walk_to_pmd, folio_pte_batch, is_anon_page } from "./memory";
+import { zap_page_range_single, walk_to_pmd, folio_pte_batch, is_anon_page, zap_pud_split_failed, zap_pud_split_failed_reset } from "./memory";
 import {
   pte_pfn, pte_present, pte_special, pte_young, pte_dirty, pte_mkold, pte_mkclean, pmd_trans_huge, pmd_mkinvalid,
 } from "../arch/x86/pgtable_types";
@@ -112,8 +112,9 @@ function madvise_vma(task: u32, mm: u32, vma: u32, start: u64, end: u64, behavio
         if (r < 0) return r;
         return 0;
       }
+      zap_pud_split_failed_reset();
       zap_page_range_single(vma, start, end, true);
-      return 0;
+      return zap_pud_split_failed ? -ENOMEM : 0;
     }
     case MADV_WILLNEED:
       return 0; // anonymous memory without swap: nothing to read ahead

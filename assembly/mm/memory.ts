@@ -542,6 +542,8 @@ function zap_pmd_range(vma: u32, pudp: u32, addr: u64, end: u64): void {
   }
 }
 
+export let zap_pud_split_failed = false;
+export function zap_pud_split_failed_reset(): void { zap_pud_split_failed = false; }
 function zap_pud_range(vma: u32, p4dp: u32, addr: u64, end: u64): void {
   const puds = table_host(table_of(load<u64>(p4dp)));
   while (addr < end) {
@@ -550,8 +552,10 @@ function zap_pud_range(vma: u32, p4dp: u32, addr: u64, end: u64): void {
     const pudp = puds + ((<u32>(addr >> 30) & 511) << 3);
     const e = load<u64>(pudp);
     if (e != 0 && pmd_trans_huge(e)) {
-      if (next - addr != (1 << 30)) H.split_huge_pud(vma, pudp, addr);
-      else if (H.zap_huge_pud(vma, pudp, addr)) { addr = next; continue; }
+      if (next - addr != (1 << 30)) {
+        // V8 lazy-at-split without memory: the range stays mapped, the caller fails
+        if (!H.split_huge_pud(vma, pudp, addr)) { zap_pud_split_failed = true; addr = next; continue; }
+      } else if (H.zap_huge_pud(vma, pudp, addr)) { addr = next; continue; }
     }
     if (load<u64>(pudp) != 0) zap_pmd_range(vma, pudp, addr, next);
     addr = next;

@@ -357,8 +357,8 @@ export function __split_vma(mm: u32, vma: u32, addr: u64, new_below: bool): u32 
     store<u64>(nv + T.V_START, addr);
     store<u64>(nv + T.V_PGOFF, load<u64>(nv + T.V_PGOFF) + ((addr - start) >> 12));
   }
-  // PMD THPs straddling addr are split before the VMA boundary moves
-  vma_adjust_trans_huge(vma, start, addr, 0);
+  // PMD/PUD THPs straddling addr are split before the VMA boundary moves
+  if (!vma_adjust_trans_huge(vma, start, addr, 0)) { vm_area_free(nv); return 0; }
   if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) hugetlb_split(vma, addr);
   const idx = vma_index_of(mm, vma);
   if (new_below) {

@@ -53,8 +53,12 @@ export let max_pfn: u32 = 0;
 export let data_mode: bool = false;
 export let min_free_pages: u64 = 0;
 let virgin_cursor: u32 = 0; // next order-10 pair index to try
-export let alloc_fail_inject: u32 = 0; // test hook: fail the next N allocations of order >= alloc_fail_min_order
+// fault injection (fail_page_alloc): after `skip` eligible allocations (order in
+// [min, max]), fail the next `inject` ones
+export let alloc_fail_inject: u32 = 0;
 export let alloc_fail_min_order: u32 = 0;
+let alloc_fail_max_order: u32 = 31;
+let alloc_fail_skip: u32 = 0;
 
 const free_heads = memory.data(4 * MIGRATE_TYPES * 2); // order 9 and 10
 const br_heads = memory.data(4 * MIGRATE_TYPES * 9); // orders 0..8
@@ -69,9 +73,19 @@ export const ZERO_PFN: u32 = 1;
   return load<u32>(pbtab + (pfn >> PAGEBLOCK_ORDER) * PB_SIZE + PB_DATA) + ((pfn & 511) << 12);
 }
 
-export function set_alloc_fail_inject(n: u32, min_order: u32): void {
+export function set_alloc_fail_inject(n: u32, min_order: u32, max_order: u32, skip: u32): void {
   alloc_fail_inject = n;
   alloc_fail_min_order = min_order;
+  alloc_fail_max_order = max_order;
+  alloc_fail_skip = skip;
+}
+
+// should_fail_alloc_page()
+function should_fail_alloc(order: u32): bool {
+  if (order < alloc_fail_min_order || order > alloc_fail_max_order) return false;
+  if (alloc_fail_skip != 0) { alloc_fail_skip--; return false; }
+  alloc_fail_inject--;
+  return true;
 }
 
 // --- init ------------------------------------------------------------------------
@@ -484,10 +498,7 @@ export function drain_all_pages(): void {
 // __alloc_pages(): returns pfn, or 0 when no memory (watermark or fragmentation)
 // or when host memory for metadata is exhausted (hostmem_exhausted is set then).
 export function alloc_pages(order: u32, mt: u32): u32 {
-  if (alloc_fail_inject != 0 && order >= alloc_fail_min_order) {
-    alloc_fail_inject--;
-    return 0;
-  }
+  if (alloc_fail_inject != 0 && should_fail_alloc(order)) return 0;
   const nr: u64 = <u64>1 << order;
   if (<u64>node_page_state(NR_FREE_PAGES) < nr + min_free_pages) return 0;
   let pfn: u32 = 0;
@@ -607,10 +618,7 @@ function pb_is_free(pb: u32): bool {
 // (Ranges holding in-use movable pages would need migration first; such a
 // range is skipped, so fragmentation by movable pages makes this fail.)
 export function alloc_gigantic(order: u32): u32 {
-  if (alloc_fail_inject != 0 && order >= alloc_fail_min_order) {
-    alloc_fail_inject--;
-    return 0;
-  }
+  if (alloc_fail_inject != 0 && should_fail_alloc(order)) return 0;
   const nr: u32 = 1 << order;
   const npb: u32 = nr >> PAGEBLOCK_ORDER;
   if (<u64>node_page_state(NR_FREE_PAGES) < <u64>nr + min_free_pages) return 0;
