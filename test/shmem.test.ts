@@ -138,3 +138,72 @@ describe('huge tmpfs (memfd, MAP_SHARED|MAP_ANONYMOUS)', () => {
     expect(() => p.touch(a + 64 * KiB, 4 * KiB)).toThrow(/SIGBUS/);
   });
 });
+
+describe('seed 001 team variants (V9 shmem.pmdSplit, V11 fork.filePmd)', () => {
+  const sysfs = { 'transparent_hugepage/shmem_enabled': 'always' };
+
+  it('remap-team-by-ptes: a shmem PMD carries a deposit and its split remaps 512 PTEs in place', async () => {
+    const m = await Machine.create({ data: true, sysfs, variants: { 'shmem.pmdSplit': 'remap-team-by-ptes' } });
+    const p = m.spawn();
+    const a = memfd(p, 2 * MiB);
+    p.touch(a, 2 * MiB, { write: true });
+    // map_team_by_pmd() deposits a PTE table: VmPTE = PUD + PMD tables + deposit
+    expect(p.status()).toMatchObject({ RssShmem: 2048, VmPTE: 12 });
+    m.checkInvariants();
+    p.munmap(a + MiB, MiB);
+    // RSS never drops for the part still mapped: the PMD became PTEs of the same folio
+    expect(stats(m, /^(thp_split_pmd|pgfault)$/)).toEqual({ pgfault: 1, thp_split_pmd: 1 });
+    expect(p.status()).toMatchObject({ RssShmem: 1024, VmPTE: 12 });
+    expect(m.meminfo()).toMatchObject({ Shmem: 2048, ShmemHugePages: 2048, ShmemPmdMapped: 0, Mapped: 1024 });
+    expect(p.verify(a, MiB, 1).mismatches).toBe(0);
+    expect(stats(m, /^pgfault$/)).toEqual({ pgfault: 1 }); // no refault
+    m.checkInvariants();
+    p.munmap(a, MiB);
+    expect(p.status()).toMatchObject({ RssShmem: 0 });
+    expect(m.meminfo()).toMatchObject({ Shmem: 0, Mapped: 0 });
+    m.checkInvariants();
+  });
+
+  it('zap-and-refault (6.18): the same munmap drops the whole PMD and the rest refaults', async () => {
+    const m = await Machine.create({ sysfs });
+    const p = m.spawn();
+    const a = memfd(p, 2 * MiB);
+    p.touch(a, 2 * MiB, { write: true });
+    expect(p.status()).toMatchObject({ VmPTE: 8 });
+    p.munmap(a + MiB, MiB);
+    expect(p.status()).toMatchObject({ RssShmem: 0 });
+    p.touch(a, MiB);
+    expect(p.status().minflt).toBeGreaterThan(1);
+    m.checkInvariants();
+  });
+
+  it('a write-protect fault on a read-only shmem PMD of a private mapping remaps, then copies one page', async () => {
+    const m = await Machine.create({ data: true, sysfs, variants: { 'shmem.pmdSplit': 'remap-team-by-ptes' } });
+    const p = m.spawn();
+    const a = memfd(p, 2 * MiB, 'private|fixed_noreplace');
+    p.touch(a, 2 * MiB);
+    expect(p.status()).toMatchObject({ RssShmem: 2048, RssAnon: 0 });
+    p.touch(a + 4 * KiB, 4 * KiB, { write: true, gen: 5 });
+    expect(p.status()).toMatchObject({ RssShmem: 2044, RssAnon: 4 });
+    expect(p.verify(a + 4 * KiB, 4 * KiB, 5).mismatches).toBe(0);
+    m.checkInvariants();
+  });
+
+  it('dup-team-pmd: fork copies a shmem PMD of a private mapping (no write protection); 6.18 lets the child refault', async () => {
+    for (const [variant, childRss] of [['dup-team-pmd', 2048], ['skip-refault-in-child', 0]] as const) {
+      const m = await Machine.create({ data: true, sysfs, variants: { 'fork.filePmd': variant, 'shmem.pmdSplit': 'remap-team-by-ptes' } });
+      const p = m.spawn();
+      const a = memfd(p, 4 * MiB, 'private|fixed_noreplace');
+      p.touch(a, 2 * MiB); // PMD-mapped page cache
+      p.touch(a + 2 * MiB, 4 * KiB, { write: true }); // a COW page: the VMA gets an anon_vma, fork copies it
+      const c = p.fork();
+      expect(c.smaps()[0].fields.Rss - 4).toBe(childRss);
+      expect(c.status().VmPTE).toBe(variant === 'dup-team-pmd' ? 16 : 12);
+      m.checkInvariants();
+      c.touch(a, 2 * MiB);
+      expect(c.verify(a, 2 * MiB, 0).mismatches).toBe(0);
+      c.exit();
+      m.checkInvariants();
+    }
+  });
+});

@@ -23,14 +23,14 @@ import { flush_tlb_mm } from "../arch/x86/tlb";
 import { page_folio, folio_nr_pages, frame_ptr, S_AE } from "../mm/folio";
 import { folio_get, folio_put } from "../mm/swap";
 import { folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_new_anon_rmap, folio_dup_file_rmap_ptes } from "../mm/rmap";
-import { shmem_vma_link } from "../mm/shmem";
+import { shmem_vma_link, dup_team_pmd } from "../mm/shmem";
 import { folio_alloc_small, copy_page_contents, page_copy_nonzero } from "../mm/folio";
 import { pte_mkdirty, pte_mkwrite, pfn_pte } from "../arch/x86/pgtable_types";
 import { MM_ANONPAGES, MM_SHMEMPAGES } from "../mm/vmstat";
 import { pgtable_trans_huge_deposit, alloc_pud_predeposit_ptables, pgtable_trans_huge_pud_deposit } from "../mm/pgtable_generic";
 import { is_huge_zero_pmd, mm_get_huge_zero_folio, __split_huge_pmd, __split_huge_pud } from "../mm/huge_memory";
 import { folio_maybe_dma_pinned } from "../mm/gup";
-import { knob, K_V_PGTABLE_DEPOSIT } from "./sysfs";
+import { knob, K_V_PGTABLE_DEPOSIT, K_V_FORK_FILE_PMD } from "./sysfs";
 import { copy_hugetlb_page_range, hugetlb_vma_dup } from "../mm/hugetlb";
 
 let rss_anon: i64 = 0;
@@ -162,7 +162,12 @@ function copy_pte_range(dst_vma: u32, src_vma: u32, dst_pmdp: u32, src_pmdp: u32
 function copy_huge_pmd(dst_vma: u32, src_vma: u32, dst_pmdp: u32, src_pmdp: u32, addr: u64): i32 {
   const dst_mm = load<u32>(dst_vma + T.V_MM);
   const pmd = load<u64>(src_pmdp);
-  if (load<u8>(dst_vma + T.V_KIND) != T.VK_ANON) return 0; // file PMDs refault in the child
+  if (load<u8>(dst_vma + T.V_KIND) != T.VK_ANON) {
+    // 6.18: file PMDs refault in the child; V11 dup-team-pmd (seed 001) copies them
+    if (load<u8>(dst_vma + T.V_KIND) == T.VK_SHMEM && knob(K_V_FORK_FILE_PMD) == 1 && !is_huge_zero_pmd(pmd))
+      return dup_team_pmd(dst_vma, dst_pmdp, pmd) ? 0 : -ENOMEM;
+    return 0;
+  }
   const lazy = knob(K_V_PGTABLE_DEPOSIT) == 1;
   let pgtable: u32 = 0;
   if (!lazy) {

@@ -36,6 +36,7 @@ export const K_V_COW_REUSE_LARGE: u32 = 25; // mm-exclusive-reuse | never-reuse
 export const K_V_SMAPS_PUD_LEAF: u32 = 26; // account-as-pud | walker-splits-pud
 export const K_V_PUD_ANON_HUGE_PAGES: u32 = 27; // count-in-AnonHugePages | none
 export const K_V_SHMEM_PMD_SPLIT: u32 = 28; // zap-and-refault | remap-team-by-ptes
+export const K_V_FORK_FILE_PMD: u32 = 74; // V11 skip-refault-in-child | dup-team-pmd
 export const K_V_HGM_ENABLE: u32 = 88; // V16 absent | madv-split (seed 003)
 export const K_V_HGM_MAPCOUNT: u32 = 89; // V17 thp-like | per-hpte | per-hierarchy
 export const K_V_HGM_GUP_SKIP_MATH: u32 = 90; // V18 fixed | buggy-rfc-v2
@@ -91,6 +92,7 @@ export const KNOB_TABLE: string =
   "26|hugemmu/smaps.pudLeaf|account-as-pud,walker-splits-pud|account-as-pud\n" +
   "27|hugemmu/thp.pud.anonHugePagesAccounting|count-in-AnonHugePages,none|count-in-AnonHugePages\n" +
   "28|hugemmu/shmem.pmdSplit|zap-and-refault,remap-team-by-ptes|zap-and-refault\n" +
+  "74|hugemmu/fork.filePmd|skip-refault-in-child,dup-team-pmd|skip-refault-in-child\n" +
   "34|transparent_hugepage/hugepages-16kB/enabled|always,inherit,madvise,never|never\n" +
   "35|transparent_hugepage/hugepages-32kB/enabled|always,inherit,madvise,never|never\n" +
   "36|transparent_hugepage/hugepages-64kB/enabled|always,inherit,madvise,never|never\n" +

@@ -15,6 +15,7 @@ import {
 } from "./folio";
 import { pte_present, pte_special, pte_pfn, pmd_trans_huge, PTE_PFN_MASK } from "../arch/x86/pgtable_types";
 import { table_host, table_of } from "../arch/x86/pgtable";
+import { _PAGE_TEAM_DEPOSIT } from "./shmem";
 import { nr_pids, task_slot, mm_nr_vmas, mm_vma } from "./mmap";
 import {
   node_page_state, NR_PAGETABLE, NR_ANON_MAPPED, NR_ANON_THPS, NR_FREE_PAGES, mthp_stat, MTHP_STAT_NR_ANON,
@@ -166,6 +167,7 @@ function account_leaf(addr: u64, e: u64, level: u32): u32 {
   else {
     h_add(load<u32>(f, T.F_PFN) | 0x80000000, 1); // entire mappings keyed by head | bit 31
     if (!shmem) { if (level == 2) c_huge_pmds++; else c_huge_puds++; }
+    else if (level == 2 && (e & _PAGE_TEAM_DEPOSIT) != 0) c_huge_pmds++; // seed 001 team deposit
   }
   return 0;
 }

@@ -653,7 +653,7 @@ export function zap_huge_pmd(vma: u32, pmdp: u32, addr: u64): bool {
     zap_deposited_table(mm);
     add_mm_counter(mm, MM_ANONPAGES, -512);
   } else {
-    zap_file_pmd_accounting(vma, f);
+    zap_file_pmd_accounting(vma, f, orig);
   }
   tlb_remove_folio_refs(f, pfn, 1);
   return true;

@@ -11,16 +11,17 @@ import * as T from "./mm_types";
 import { slab_alloc, slab_free, SLAB_FILE, alloc_block, free_block } from "../lib/hostmem";
 import {
   pfn_pte, pte_mkdirty, pte_mkwrite, pte_mkold, pte_write, pte_dirty, pte_pfn, pte_present, pte_special,
-  pmd_trans_huge, _PAGE_PSE, _PAGE_RW,
+  pmd_trans_huge, pte_young, _PAGE_PSE, _PAGE_RW,
 } from "../arch/x86/pgtable_types";
 import {
   table_host, table_of, mk_table_entry, entry_ptr, pgtable_alloc, pgtable_free, set_ptes, mm_inc_nr_ptes,
-  PT_LEVEL_PTE,
+  mm_dec_nr_ptes, fill_pte_table, PT_LEVEL_PTE,
 } from "../arch/x86/pgtable";
+import { pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw } from "./pgtable_generic";
 import { flush_pmd_tlb_range } from "../arch/x86/tlb";
 import {
   folio_alloc_small, folio_alloc_large, page_folio, frame_ptr, folio_nr_pages, clear_page_contents,
-  copy_page_contents, page_copy_nonzero, S_FILE, S_DIRTY, S_EXTRA_SHIFT, S_MAPCOUNT_MASK,
+  copy_page_contents, page_copy_nonzero, S_FILE, S_DIRTY, S_EXTRA_SHIFT, S_MAPCOUNT_MASK, folio_ref_add,
 } from "./folio";
 import { folio_get, folio_put, folio_put_refs } from "./swap";
 import {
@@ -37,7 +38,7 @@ import {
   FAULT_FLAG_WRITE, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_FALLBACK, VM_FAULT_NOPAGE,
 } from "./memory";
 import {
-  knob, K_SHMEM_ENABLED, K_SHMEM_SIZE_BASE, SHMEM_ALWAYS, SHMEM_WITHIN_SIZE, SHMEM_ADVISE, SHMEM_NEVER, SHMEM_DENY,
+  knob, K_SHMEM_ENABLED, K_SHMEM_SIZE_BASE, K_V_SHMEM_PMD_SPLIT, SHMEM_ALWAYS, SHMEM_WITHIN_SIZE, SHMEM_ADVISE, SHMEM_NEVER, SHMEM_DENY,
   SHMEM_FORCE, SSIZE_ALWAYS, SSIZE_INHERIT, SSIZE_WITHIN_SIZE, SSIZE_ADVISE,
 } from "../kernel/sysfs";
 import { thp_vma_suitable_order, thp_vma_suitable_orders, vma_thp_disabled, TVA_PAGEFAULT, TVA_FORCED_COLLAPSE, PMD_ORDER } from "./huge_memory";
@@ -219,19 +220,33 @@ function shmem_get_page(inode: u32, vma: u32, address: u64, index: u64): u32 {
 
 // --- mapping a cache page ------------------------------------------------------------------------
 
-// do_set_pmd(): map an order-9 folio with a PMD (no deposit on x86)
+// Seed 001 (V9 remap-team-by-ptes): a shmem PMD carries a deposited PTE table
+// (map_team_by_pmd) so its split can remap in place. The PMD records it in
+// SOFTW4 (bit 57, the devmap bit of older kernels; never set on shmem otherwise).
+export const _PAGE_TEAM_DEPOSIT: u64 = <u64>1 << 57;
+@inline function team_remap(): bool { return knob(K_V_SHMEM_PMD_SPLIT) == 1; }
+
+// do_set_pmd(): map an order-9 folio with a PMD (no deposit on x86; V9: map_team_by_pmd deposits)
 function do_set_pmd(vma: u32, f: u32, write: bool): u32 {
+  const mm = load<u32>(vma + T.V_MM);
   const haddr = vmf_address & ~(<u64>(1 << 21) - 1);
   if (vma_thp_disabled(vma, load<u64>(vma + T.V_FLAGS), true)) return VM_FAULT_FALLBACK;
   if (!thp_vma_suitable_order(vma, haddr, PMD_ORDER)) return VM_FAULT_FALLBACK;
   if (load<u8>(f, T.F_ORDER) != PMD_ORDER) return VM_FAULT_FALLBACK;
   if (load<u64>(vmf_pmd) != 0) return VM_FAULT_FALLBACK;
   let entry = pfn_pte(load<u32>(f, T.F_PFN), load<u64>(vma + T.V_PROT)) | _PAGE_PSE;
+  if (team_remap()) {
+    const pgtable = pgtable_alloc(PT_LEVEL_PTE);
+    if (pgtable == 0) return VM_FAULT_OOM;
+    pgtable_trans_huge_deposit(mm, pgtable);
+    mm_inc_nr_ptes(mm);
+    entry |= _PAGE_TEAM_DEPOSIT;
+  }
   if (write) {
     entry = pte_mkdirty(entry);
     if (load<u64>(vma + T.V_FLAGS) & T.VM_WRITE) entry = pte_mkwrite(entry);
   }
-  add_mm_counter(load<u32>(vma + T.V_MM), MM_SHMEMPAGES, 512);
+  add_mm_counter(mm, MM_SHMEMPAGES, 512);
   folio_get(f, 0); // the mapping's reference
   folio_add_file_rmap_pmd(f, vma);
   store<u64>(vmf_pmd, entry);
@@ -494,8 +509,10 @@ export function shmem_truncate_range(inode: u32, start: u64, end: u64): void {
 export function split_file_pmd(vma: u32, pmdp: u32, haddr: u64): void {
   const mm = load<u32>(vma + T.V_MM);
   const old = load<u64>(pmdp);
+  if (team_remap() && remap_team_by_ptes(vma, pmdp, haddr)) return;
   store<u64>(pmdp, 0);
   flush_pmd_tlb_range(mm, haddr, haddr + (1 << 21));
+  withdraw_team_deposit(mm, old);
   const pfn = pte_pfn(old);
   const f = page_folio(pfn);
   if (pte_dirty(old)) mark_folio_dirty(f, pfn);
@@ -504,10 +521,74 @@ export function split_file_pmd(vma: u32, pmdp: u32, haddr: u64): void {
   folio_put(f, 0);
 }
 
-// zap_huge_pmd() for a shmem PMD: counters (the caller cleared the entry and
-// queues the reference for the TLB flush)
-export function zap_file_pmd_accounting(vma: u32, f: u32): void {
-  add_mm_counter(load<u32>(vma + T.V_MM), MM_SHMEMPAGES, -512);
+// zap_deposited_table() for a team PMD
+function withdraw_team_deposit(mm: u32, pmd: u64): void {
+  if ((pmd & _PAGE_TEAM_DEPOSIT) == 0) return;
+  pgtable_free(pgtable_trans_huge_withdraw(mm));
+  mm_dec_nr_ptes(mm);
+}
+
+// remap_team_by_ptes() (seed 001): the PMD becomes a table of 512 PTEs mapping
+// the same pages (dirty; old if the PMD was); RSS and the mapping are kept.
+// The table is the deposit, or (PMD mapped before the variant was chosen) a new
+// one; false when that allocation fails (the caller zaps instead).
+function remap_team_by_ptes(vma: u32, pmdp: u32, haddr: u64): bool {
+  const mm = load<u32>(vma + T.V_MM);
+  const old = load<u64>(pmdp);
+  let pgtable: u32;
+  if (old & _PAGE_TEAM_DEPOSIT) {
+    pgtable = pgtable_trans_huge_withdraw(mm);
+  } else {
+    pgtable = pgtable_alloc(PT_LEVEL_PTE);
+    if (pgtable == 0) return false;
+    mm_inc_nr_ptes(mm);
+  }
+  // pmdp_huge_clear_flush()
+  store<u64>(pmdp, 0);
+  flush_pmd_tlb_range(mm, haddr, haddr + (1 << 21));
+  const pfn = pte_pfn(old);
+  const f = page_folio(pfn);
+  let entry = pte_mkdirty(pfn_pte(pfn, load<u64>(vma + T.V_PROT)));
+  if (pte_write(old)) entry = pte_mkwrite(entry);
+  if (!pte_young(old)) entry = pte_mkold(entry);
+  fill_pte_table(table_host(pgtable), entry);
+  // page_add_file_rmap + get_page for the pages (the PMD's reference becomes one
+  // PTE's), then the PMD mapping goes (page_remove_team_rmap)
+  folio_add_file_rmap_ptes(f, pfn, 512, vma);
+  folio_ref_add(f, 511);
+  folio_remove_rmap_entire(f, vma, RMAP_LEVEL_PMD);
+  mark_folio_dirty(f, pfn);
+  store<u64>(pmdp, mk_table_entry(pgtable));
+  return true;
+}
+
+// zap_huge_pmd() for a shmem PMD: counters and a team deposit (the caller cleared
+// the entry and queues the reference for the TLB flush)
+export function zap_file_pmd_accounting(vma: u32, f: u32, orig: u64): void {
+  const mm = load<u32>(vma + T.V_MM);
+  add_mm_counter(mm, MM_SHMEMPAGES, -512);
+  withdraw_team_deposit(mm, orig);
+}
+
+// copy_huge_pmd() for a shmem PMD with V11 dup-team-pmd (seed 001): the child maps
+// the folio by a PMD too (with its own deposit when V9 deposits), no write
+// protection; returns false when the deposit cannot be allocated (-ENOMEM).
+export function dup_team_pmd(dst_vma: u32, dst_pmdp: u32, pmd: u64): bool {
+  const dst_mm = load<u32>(dst_vma + T.V_MM);
+  let entry = pte_mkold(pmd) & ~_PAGE_TEAM_DEPOSIT;
+  if (team_remap()) {
+    const pgtable = pgtable_alloc(PT_LEVEL_PTE);
+    if (pgtable == 0) return false;
+    pgtable_trans_huge_deposit(dst_mm, pgtable);
+    mm_inc_nr_ptes(dst_mm);
+    entry |= _PAGE_TEAM_DEPOSIT;
+  }
+  const f = page_folio(pte_pfn(pmd));
+  folio_get(f, 0);
+  folio_add_file_rmap_pmd(f, dst_vma);
+  add_mm_counter(dst_mm, MM_SHMEMPAGES, 512);
+  store<u64>(dst_pmdp, entry);
+  return true;
 }
 
 export function shmem_inode_size(inode: u32): u64 { return load<u64>(inode + I_SIZE); }
