@@ -50,7 +50,7 @@ export function mthp_stat_exists(order: u32, stat: u32): bool { return mthp_stat
 
 // Reset the host-memory flag before each call; report it after.
 @inline function begin(): void { HM.hostmem_exhausted = false; store<i32>(LAYOUT_CTRL + CTRL_STATUS, ERR_OK); }
-@inline function end_status(): i32 { return status(hostmem_exhausted ? ERR_HOST_MEMORY : ERR_OK); }
+@inline function end_status(): i32 { tlb_call_end(); return status(hostmem_exhausted ? ERR_HOST_MEMORY : ERR_OK); }
 
 // --- machine -------------------------------------------------------------------------
 export function machine_init(): i32 {
@@ -64,6 +64,7 @@ export function machine_init(): i32 {
   if (ram_pages < 1024 || ram_pages > (<u64>1 << 30)) return status(ERR_BAD_ARGUMENT);
   if (!page_alloc_init(ram_pages, data, <u64>load<f64>(LAYOUT_CTRL + CTRL_RESULT0))) return status(ERR_HOST_MEMORY);
   mmap_init(levels);
+  tlb_setup_default();
   return status(ERR_OK);
 }
 
@@ -83,12 +84,15 @@ export function process_exit(pid: u32): i32 {
   const t = task_by_pid(pid);
   if (t == 0) return status(ERR_BAD_HANDLE);
   const mm = load<u32>(t + T.T_MM);
+  sched_task(t);
+  task_exit_cpu(t);
   store<u32>(t + T.T_ALIVE, 0);
   const users = load<u32>(mm + T.MM_USERS) - 1;
   store<u32>(mm + T.MM_USERS, users);
   if (users == 0) {
     exit_mmap(mm);
     mm_free(mm);
+    mm_freed(mm);
   }
   return end_status();
 }
@@ -103,6 +107,7 @@ export function sys_mmap(pid: u32, addr: f64, len: f64, prot: u32, flags: u32, a
   begin();
   const mm = task_mm(pid);
   if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  enter_task(pid);
   const r = do_mmap(mm, <u64>addr, <u64>len, prot, flags, <u64>align, T.VK_ANON, 0, 0, 0);
   end_status();
   return <f64>r;
@@ -112,7 +117,9 @@ export function sys_munmap(pid: u32, addr: f64, len: f64): i32 {
   begin();
   const mm = task_mm(pid);
   if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  enter_task(pid);
   const r = do_munmap(mm, <u64>addr, <u64>len);
+  tlb_range_done(mm, addr, len, false);
   end_status();
   return r;
 }
@@ -121,7 +128,9 @@ export function sys_mprotect(pid: u32, addr: f64, len: f64, prot: u32): i32 {
   begin();
   const mm = task_mm(pid);
   if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  enter_task(pid);
   const r = do_mprotect(mm, <u64>addr, <u64>len, prot);
+  tlb_range_done(mm, addr, len, true);
   end_status();
   return r;
 }
@@ -130,7 +139,9 @@ export function sys_madvise(pid: u32, addr: f64, len: f64, advice: u32): i32 {
   begin();
   const t = task_by_pid(pid);
   if (t == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  sched_task(t);
   const r = do_madvise(t, load<u32>(t + T.T_MM), <u64>addr, <u64>len, advice);
+  tlb_range_done(load<u32>(t + T.T_MM), addr, len, false);
   end_status();
   return r;
 }
@@ -140,6 +151,131 @@ export function run(first: u32, n: u32): i32 {
   begin();
   run_commands(first, n);
   return end_status();
+}
+
+// --- CPUs, threads and the TLB model (arch/tlb_model.ts, arch/cpu.ts) --------------------
+import {
+  tlb_setup_from_io, tlb_check, tlb_check_all, tlb_valid_entries, TLB_COUNTER_NAMES, coal_kind, COAL_CONTPTE,
+  tlb_mode, TLB_MODEL, tlb_ncpus, cpu_rec, CPU_CURR, CPU_MM, CPU_ASID, CPU_LAZY, cnt_addr, C_STALE,
+} from "./arch/tlb_model";
+import { cpus_init, sched_task, sched_kthread, task_exit_cpu, task_set_cpu, mm_freed } from "./arch/cpu";
+import { contpte_enable, contpte_reconcile } from "./arch/contpte";
+export { TLB_MAX_CPUS, TLB_NR_COUNTERS, CNT_TLB_INFO } from "./arch/tlb_model";
+export function names_tlb_counters(): string { return TLB_COUNTER_NAMES; }
+
+function tlb_setup_default(): void {
+  memory.fill(LAYOUT_IO, 0, 128);
+  store<f64>(LAYOUT_IO + 16, 1); // one CPU, tlb 'off'
+  store<f64>(LAYOUT_IO + 64, 4096);
+  tlb_setup_from_io();
+  cpus_init();
+  contpte_enable(false);
+}
+
+// Configure CPUs and the TLB from the geometry the host wrote into the IO buffer
+// (src/tlb.ts encodeTlbConfig). Right after machine_init().
+export function tlb_setup(): i32 {
+  begin();
+  if (!tlb_setup_from_io()) { tlb_setup_default(); return status(hostmem_exhausted ? ERR_HOST_MEMORY : ERR_BAD_ARGUMENT); }
+  cpus_init();
+  contpte_enable(tlb_mode == TLB_MODEL && coal_kind == COAL_CONTPTE);
+  return end_status();
+}
+
+// the calling task runs on its CPU (a context switch if needed)
+function enter_task(pid: u32): void {
+  const t = task_by_pid(pid);
+  if (t != 0) sched_task(t);
+}
+
+// end of every call: the stale-entry check (on in tests)
+function tlb_call_end(): void {
+  if (tlb_check) tlb_check_all();
+}
+
+// the contpte fold/unfold rules over the range a syscall changed
+function tlb_range_done(mm: u32, addr: f64, len: f64, fold: bool): void {
+  const a = <u64>addr & ~(<u64>4095);
+  contpte_reconcile(mm, a, a + ((<u64>len + 4095) & ~(<u64>4095)), fold);
+}
+
+// a forked child starts on its parent's CPU
+function fork_done(parent: u32, child_pid: i32): void {
+  if (child_pid <= 0) return;
+  const c = task_by_pid(<u32>child_pid);
+  if (c == 0) return;
+  store<u32>(c + T.T_CPU, load<u32>(parent + T.T_CPU));
+  contpte_reconcile(load<u32>(parent + T.T_MM), 0, 0xffffffffffffffff, false);
+  contpte_reconcile(load<u32>(c + T.T_MM), 0, 0xffffffffffffffff, false);
+}
+
+// sched_setaffinity(): move a task (process or thread) to another CPU
+export function task_cpu_set(pid: u32, cpu: u32): i32 {
+  const t = task_by_pid(pid);
+  if (t == 0) return status(ERR_BAD_HANDLE);
+  if (cpu >= tlb_ncpus) return status(ERR_BAD_ARGUMENT);
+  task_set_cpu(t, cpu);
+  return status(ERR_OK);
+}
+
+export function task_cpu_get(pid: u32): i32 {
+  const t = task_by_pid(pid);
+  return t == 0 ? -1 : <i32>load<u32>(t + T.T_CPU);
+}
+
+// clone(CLONE_VM | CLONE_THREAD): a new thread of pid's thread group on `cpu`
+export function sys_clone_thread(pid: u32, cpu: u32): i32 {
+  begin();
+  const t = task_by_pid(pid);
+  if (t == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  if (cpu >= tlb_ncpus) { status(ERR_BAD_ARGUMENT); return -EINVAL; }
+  const mm = load<u32>(t + T.T_MM);
+  const tid = task_create(mm);
+  if (tid == 0) { end_status(); return -ENOMEM; }
+  const nt = task_by_pid(tid);
+  store<u32>(nt + T.T_TGID, load<u32>(t + T.T_TGID));
+  store<u32>(nt + T.T_CPU, cpu);
+  end_status();
+  return <i32>tid;
+}
+
+// mm_cpumask of pid's mm (as a number: bit c = CPU c)
+export function mm_cpumask(pid: u32): f64 {
+  const mm = task_mm(pid);
+  return mm == 0 ? -1 : <f64>load<u64>(mm + T.MM_CPUMASK);
+}
+
+// What runs on `cpu`: IO[0] pid of the current task (0: idle / kernel thread), IO[1] 1 if
+// the loaded mm is pid IO[0]'s, IO[2] loaded ASID, IO[3] lazy, IO[4] valid TLB entries
+export function cpu_state(cpu: u32): i32 {
+  if (cpu >= tlb_ncpus) return status(ERR_BAD_ARGUMENT);
+  const c = cpu_rec(cpu);
+  const t = load<u32>(c + CPU_CURR);
+  store<f64>(LAYOUT_IO, t == 0 ? 0 : <f64>load<u32>(t + T.T_PID));
+  store<f64>(LAYOUT_IO + 8, t != 0 && load<u32>(t + T.T_MM) == load<u32>(c + CPU_MM) ? 1 : 0);
+  store<f64>(LAYOUT_IO + 16, <f64>load<u32>(c + CPU_ASID));
+  store<f64>(LAYOUT_IO + 24, <f64>load<u32>(c + CPU_LAZY));
+  store<f64>(LAYOUT_IO + 32, <f64>tlb_valid_entries(cpu, 4));
+  return status(ERR_OK);
+}
+
+// Run the stale-entry check now; returns the number of stale entries found so far.
+export function tlb_check_now(): f64 {
+  tlb_check_all();
+  let n: u64 = 0;
+  for (let c: u32 = 0; c < tlb_ncpus; c++) n += load<u64>(cnt_addr(c, C_STALE));
+  return <f64>n;
+}
+
+// Test hook for the stale-entry check: write-protect the PTE of addr in pid's mm
+// without the flush the kernel would issue (a deliberate kernel bug).
+export function debug_wrprotect_noflush(pid: u32, addr: f64): i32 {
+  const mm = task_mm(pid);
+  if (mm == 0) return status(ERR_BAD_HANDLE);
+  const ptep = walk_to_pte(mm, <u64>addr);
+  if (ptep == 0 || !pte_present(load<u64>(ptep))) return status(ERR_BAD_ARGUMENT);
+  store<u64>(ptep, load<u64>(ptep) & ~(<u64>2));
+  return status(ERR_OK);
 }
 
 // --- views -------------------------------------------------------------------------------------
@@ -198,7 +334,9 @@ export function sys_fork(pid: u32): i32 {
   begin();
   const t = task_by_pid(pid);
   if (t == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  sched_task(t);
   const r = do_fork(t);
+  fork_done(t, r);
   end_status();
   return r;
 }
@@ -206,6 +344,7 @@ export function sys_fork(pid: u32): i32 {
 // pin_user_pages() (pin = 1) or get_user_pages() (pin = 0): a handle or -errno
 export function gup(pid: u32, addr: f64, len: f64, write: u32, pin: u32, longterm: u32): i32 {
   begin();
+  enter_task(pid);
   const r = gup_grab(pid, <u64>addr, <u64>len, write != 0, pin != 0, longterm != 0);
   end_status();
   return r;
@@ -234,7 +373,10 @@ export function sys_mremap(pid: u32, addr: f64, old_len: f64, new_len: f64, flag
   begin();
   const mm = task_mm(pid);
   if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  enter_task(pid);
   const r = do_mremap(mm, <u64>addr, <u64>old_len, <u64>new_len, flags, <u64>new_addr);
+  tlb_range_done(mm, addr, old_len, false);
+  if (r >= 0) tlb_range_done(mm, <f64>r, new_len, false);
   end_status();
   return <f64>r;
 }
@@ -244,6 +386,7 @@ export function mm_populate(pid: u32, addr: f64, len: f64): i32 {
   begin();
   const t = task_by_pid(pid);
   if (t == 0) return status(ERR_BAD_HANDLE);
+  sched_task(t);
   const mm = load<u32>(t + T.T_MM);
   let a = <u64>addr;
   const end = a + <u64>len;
@@ -261,6 +404,7 @@ export function mm_populate(pid: u32, addr: f64, len: f64): i32 {
 // khugepaged: run `wakeups` scan passes (each scans pages_to_scan pages); returns THPs collapsed
 export function khugepaged_run(wakeups: u32): i32 {
   begin();
+  sched_kthread();
   const r = khugepaged_scan(wakeups);
   end_status();
   return <i32>r;
@@ -269,6 +413,7 @@ export function khugepaged_run(wakeups: u32): i32 {
 // echo 2 > /proc/sys/vm/drop_caches: the slab shrinkers (deferred split, huge zero folio)
 export function drop_caches(): i32 {
   begin();
+  sched_kthread();
   const r = shrink_slab();
   end_status();
   return <i32>r;
@@ -279,6 +424,7 @@ export function split_huge_pages(pid: u32, start: f64, end: f64, new_order: u32)
   begin();
   const mm = task_mm(pid);
   if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
+  sched_kthread();
   let split: i32 = 0;
   let addr = <u64>start & ~(<u64>4095);
   const e = <u64>end;
@@ -316,6 +462,7 @@ export function sys_mmap_hugetlb(pid: u32, addr: f64, len: f64, prot: u32, flags
   const mm = task_mm(pid);
   if (mm == 0) { status(ERR_BAD_HANDLE); return -EINVAL; }
   if (huge_shift != 21 && huge_shift != 30) return -EINVAL;
+  enter_task(pid);
   const r = do_mmap(mm, <u64>addr, <u64>len, prot, flags, 0, T.VK_HUGETLB, 0, 0, huge_shift);
   end_status();
   return <f64>r;

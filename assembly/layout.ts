@@ -65,7 +65,8 @@ export const CNT_NODE_STATS: u32 = 0x400; // 64 x i64 (node_stat_item, in pages)
 export const CNT_MTHP: u32 = 0x600; // 19 orders x 32 stats x u64
 export const MTHP_ORDERS: u32 = 19;
 export const MTHP_STATS_PER_ORDER: u32 = 32;
-export const CNT_TLB: u32 = 0x1800; // TLB model counters (per CPU blocks follow)
+export const CNT_TLB: u32 = 0x2000; // TLB model counters: 64 per-CPU blocks (arch/tlb_model.ts), then TLB info
+// (the mTHP stats end at 0x600 + 19 * 32 * 8 = 0x1900)
 
 // --- error codes returned by calls (CTRL_STATUS) -----------------------------
 export const ERR_OK: i32 = 0;
@@ -85,7 +86,14 @@ export const OP_STORE: u32 = 2; // store one byte (arg16 = value)
 export const OP_TOUCH: u32 = 3; // one 1-byte access per stride point; flags bit0 = write; arg16 = gen
 export const OP_VERIFY: u32 = 4; // compare the pattern of gen arg16 at every stride point (gen 0 = zero)
 export const OP_FILL: u32 = 5; // store byte arg16 at every stride point
+export const OP_RANDOM: u32 = 6; // +24 count accesses at uniformly random points of [addr, addr+len),
+//                                 +32 seed, +40 granule (addresses are multiples of it; 0 = 64)
 export const CMDF_WRITE: u32 = 1;
+export const CMDF_FETCH: u32 = 2; // instruction fetches (through the instruction TLBs, NX checked)
+export const CMDF_RACE: u32 = 4; // member of a race group (arch/race.ts)
+export const CMDF_RACE_START: u32 = 8; // first member; its +40 holds the interleaving seed (0 = preempt always)
+export const CMDF_RACE_AT_FAULT: u32 = 16; // race start: switch only at fault entry (LP_FAULT)
+export const CMDF_RACE_AT_PTL: u32 = 32; // race start: switch only at do_anonymous_page's PTE lock (LP_ANON_PTL)
 // result record: +0 i32 status (0 ok, SIG_*), +4 u32 value, +8 f64 faults taken,
 //                +16 f64 fault address / first bad address, +24 f64 mismatch count
 export const SIG_NONE: i32 = 0;

@@ -2,6 +2,7 @@
 import { ConfigError } from './errors.js';
 import { parseSize, GiB, TiB } from './units.js';
 import type { CoreFlavor } from './core.js';
+import { resolveTlb, type TlbGeometry, type TlbPresetName } from './tlb.js';
 
 export interface MachineConfig {
   /** emulated RAM (bytes or a size string); default '16G', up to 4T */
@@ -12,8 +13,13 @@ export interface MachineConfig {
   pagingLevels?: 4 | 5;
   /** number of emulated CPUs (default 1) */
   cpus?: number;
-  /** TLB model: 'off' (default; every access walks the page tables) */
-  tlb?: 'off';
+  /**
+   * TLB model: 'off' (default: a functional translation cache, no TLB statistics), a preset
+   * ('skylake', 'golden-cove', 'zen2', 'neoverse-n1') or a custom geometry object
+   */
+  tlb?: 'off' | TlbPresetName | TlbGeometry;
+  /** check after every call that no cached translation grants more than the page table (default: on with the debug core) */
+  tlbCheck?: boolean;
   /** sysfs/sysctl knobs by path, e.g. {'transparent_hugepage/enabled': 'always'} */
   sysfs?: Record<string, string | number>;
   /** design variants (KERNEL-SPEC §12), e.g. {'mthp.orderSelection': 'preferred-plus-order0'} */
@@ -31,7 +37,11 @@ export interface ResolvedConfig {
   data: boolean;
   pagingLevels: 4 | 5;
   cpus: number;
-  tlb: 'off';
+  /** 'off', the preset name, or 'custom' */
+  tlb: string;
+  /** the geometry of the TLB model (undefined when off) */
+  tlbGeometry?: TlbGeometry;
+  tlbCheck?: boolean;
   sysfs: Record<string, string | number>;
   variants: Record<string, string | number>;
   minFreeKbytes: number;
@@ -39,7 +49,7 @@ export interface ResolvedConfig {
   core?: CoreFlavor;
 }
 
-const KEYS = ['ram', 'data', 'pagingLevels', 'cpus', 'tlb', 'sysfs', 'variants', 'minFreeKbytes', 'hostMemoryLimit', 'core'];
+const KEYS = ['ram', 'data', 'pagingLevels', 'cpus', 'tlb', 'tlbCheck', 'sysfs', 'variants', 'minFreeKbytes', 'hostMemoryLimit', 'core'];
 
 function sizeOf(key: string, v: unknown): number {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
@@ -63,8 +73,8 @@ export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
   if (levels !== 4 && levels !== 5) throw new ConfigError('config.pagingLevels: must be 4 or 5');
   const cpus = cfg.cpus ?? 1;
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new ConfigError('config.cpus: an integer from 1 to 64');
-  const tlb = cfg.tlb ?? 'off';
-  if (tlb !== 'off') throw new ConfigError(`config.tlb: '${String(tlb)}' is not available: the TLB model is not built yet, only 'off'`);
+  const tlb = resolveTlb(cfg.tlb);
+  if (cfg.tlbCheck !== undefined && typeof cfg.tlbCheck !== 'boolean') throw new ConfigError('config.tlbCheck: must be true or false');
   for (const k of ['sysfs', 'variants'] as const) {
     const v = cfg[k];
     if (v !== undefined && (v === null || typeof v !== 'object' || Array.isArray(v)))
@@ -81,7 +91,9 @@ export function resolveConfig(cfg: MachineConfig = {}): ResolvedConfig {
     data: cfg.data ?? false,
     pagingLevels: levels,
     cpus,
-    tlb,
+    tlb: tlb.name,
+    tlbGeometry: tlb.geometry,
+    tlbCheck: cfg.tlbCheck,
     sysfs: { ...(cfg.sysfs ?? {}) },
     variants: { ...(cfg.variants ?? {}) },
     minFreeKbytes: mfk,

@@ -1,12 +1,14 @@
 /** Machine: one emulated computer (RAM, sysfs knobs, processes) backed by one core instance. */
-import { Core, type KnobInfo } from './core.js';
+import { Core, defaultFlavor, type KnobInfo } from './core.js';
 import { resolveConfig, type MachineConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, ErrnoError, HostMemoryError, InvariantError, SignalError, UnsupportedFeatureError } from './errors.js';
-import { Process } from './process.js';
+import { Process, Thread } from './process.js';
+import { encodeTlbConfig, deriveTlbCounters, type TlbStats, type TlbCounters } from './tlb.js';
 import * as procfs from './procfs.js';
 
 export interface Command {
-  op: 'load' | 'store' | 'touch' | 'verify' | 'fill';
+  /** random: `count` accesses at uniformly random multiples of `granule` (default 64) in [addr, addr+len) */
+  op: 'load' | 'store' | 'touch' | 'verify' | 'fill' | 'random';
   pid: number;
   addr: number;
   len?: number;
@@ -16,6 +18,12 @@ export interface Command {
   write?: boolean;
   /** store/fill: the byte; touch/verify: the generation */
   arg?: number;
+  /** touch/random: instruction fetches (instruction TLBs; NX is checked) */
+  fetch?: boolean;
+  /** random: number of accesses, PRNG seed, address granule */
+  count?: number;
+  seed?: number;
+  granule?: number;
 }
 
 export interface CommandResult {
@@ -28,7 +36,7 @@ export interface CommandResult {
   mismatches: number;
 }
 
-const OPS = { load: 1, store: 2, touch: 3, verify: 4, fill: 5 } as const;
+const OPS = { load: 1, store: 2, touch: 3, verify: 4, fill: 5, random: 6 } as const;
 
 export class Machine {
   readonly core: Core;
@@ -56,6 +64,7 @@ export class Machine {
     const st = core.call('machine_init', () => core.e.machine_init());
     if (st === c.ERR_HOST_MEMORY) throw new HostMemoryError('Machine.create');
     if (st !== 0) throw new ConfigError(`the core refused the machine configuration (status ${st})`);
+    m.setupTlb();
     for (const [path, v] of Object.entries(cfg.sysfs)) {
       if (!m.knobByPath.has(path)) throw new ConfigError(`config.sysfs: unknown knob '${path}'`);
       m.setSysfs(path, v);
@@ -75,14 +84,17 @@ export class Machine {
     return this.core.info.knobs;
   }
 
-  /** Start a new process with an empty address space. */
-  spawn(): Process {
+  /** Start a new process with an empty address space (on CPU `cpu`, default 0). */
+  spawn(opts: { cpu?: number } = {}): Process {
+    if (opts.cpu !== undefined) this.checkCpu(opts.cpu);
     const pid = this.core.call('spawn', () => this.core.e.spawn());
     if (pid < 0) {
       if (this.core.status() === this.core.c.ERR_HOST_MEMORY) throw new HostMemoryError('spawn');
       throw new ErrnoError(this.errnoName(-pid), 'fork', pid);
     }
-    return this.adopt(pid);
+    const p = this.adopt(pid);
+    if (opts.cpu !== undefined) p.setCpu(opts.cpu);
+    return p;
   }
 
   /** @internal */
@@ -220,10 +232,10 @@ export class Machine {
     return procfs.text(this, path);
   }
 
-  /** Verify the core's invariants (mapcounts, refcounts, RSS, page-table counts, free memory). */
+  /** Verify the core's invariants (mapcounts, refcounts, RSS, page-table counts, free memory) and the TLBs. */
   checkInvariants(): void {
     const code = this.core.call('invariants', () => this.core.e.invariants());
-    if (code === 0) return;
+    if (code === 0) { this.checkTlb(); return; }
     const dv = this.core.view();
     const io = this.core.c.LAYOUT_IO;
     const a = dv.getFloat64(io + 8, true), b = dv.getFloat64(io + 16, true), d = dv.getFloat64(io + 24, true);
@@ -261,22 +273,35 @@ export class Machine {
   // --- batched accesses ----------------------------------------------------------------------
 
   /** Run commands in the core in batches; one result per command. */
-  exec(cmds: Command[]): CommandResult[] {
+  exec(cmds: Command[], race?: { seed: number; at?: 'any' | 'fault' | 'pte-lock' }): CommandResult[] {
     const c = this.core.c;
     const out: CommandResult[] = [];
+    if (race && cmds.length > c.CMD_MAX) throw new ConfigError(`race: at most ${c.CMD_MAX} accesses`);
     for (let first = 0; first < cmds.length; first += c.CMD_MAX) {
       const n = Math.min(c.CMD_MAX, cmds.length - first);
       let dv = this.core.view();
       for (let i = 0; i < n; i++) {
         const cmd = cmds[first + i];
         const p = c.LAYOUT_CMD + i * c.CMD_RECORD_SIZE;
-        const flags = cmd.write ? c.CMDF_WRITE : 0;
+        let flags = (cmd.write ? c.CMDF_WRITE : 0) | (cmd.fetch ? c.CMDF_FETCH : 0);
+        if (race) {
+          flags |= i === 0 ? c.CMDF_RACE | c.CMDF_RACE_START : c.CMDF_RACE;
+          if (i === 0 && race.at === 'fault') flags |= c.CMDF_RACE_AT_FAULT;
+          if (i === 0 && race.at === 'pte-lock') flags |= c.CMDF_RACE_AT_PTL;
+        }
         dv.setUint32(p, OPS[cmd.op] | (flags << 8) | ((cmd.arg ?? 0) << 16), true);
         dv.setUint32(p + 4, cmd.pid, true);
         dv.setFloat64(p + 8, cmd.addr, true);
         dv.setFloat64(p + 16, cmd.len ?? 1, true);
-        dv.setFloat64(p + 24, cmd.stride ?? 4096, true);
-        dv.setFloat64(p + 32, cmd.base ?? cmd.addr, true);
+        if (cmd.op === 'random') {
+          dv.setFloat64(p + 24, cmd.count ?? 0, true);
+          dv.setFloat64(p + 32, cmd.seed ?? 1, true);
+          dv.setFloat64(p + 40, cmd.granule ?? 64, true);
+        } else {
+          dv.setFloat64(p + 24, cmd.stride ?? 4096, true);
+          dv.setFloat64(p + 32, cmd.base ?? cmd.addr, true);
+          dv.setFloat64(p + 40, i === 0 && race ? race.seed : 0, true);
+        }
       }
       this.core.call('run', () => this.core.e.run(0, n));
       dv = this.core.view();
@@ -310,6 +335,96 @@ export class Machine {
   /** Pages free in the buddy allocator. */
   freePages(): number {
     return this.core.e.free_pages_count();
+  }
+
+  // --- CPUs, threads and the TLB model (src/tlb.ts, assembly/arch/) ------------------------
+
+  private setupTlb(): void {
+    const cfg = this.config;
+    const check = cfg.tlbCheck ?? (cfg.core ?? defaultFlavor()) === 'debug';
+    const words = encodeTlbConfig({ cpus: cfg.cpus, geometry: cfg.tlbGeometry, check });
+    const dv = this.core.view();
+    words.forEach((w, i) => dv.setFloat64(this.core.c.LAYOUT_IO + 8 * i, w, true));
+    const st = this.core.call('tlb_setup', () => (this.core.e.tlb_setup as () => number)());
+    if (st === this.core.c.ERR_HOST_MEMORY) throw new HostMemoryError('Machine.create (TLB arrays)');
+    if (st !== 0) throw new ConfigError(`config.tlb: the core refused the TLB geometry (status ${st})`);
+  }
+
+  /** @internal */
+  checkCpu(cpu: number): void {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.config.cpus)
+      throw new ConfigError(`CPU ${cpu} does not exist (the machine has cpus: ${this.config.cpus}, numbered from 0)`);
+  }
+
+  /**
+   * Run accesses of several tasks (threads of one process on different CPUs) at the
+   * same time, interleaved at the kernel's lock points (`at`: 'fault' = fault entry,
+   * before the mmap/VMA lock; 'pte-lock' = do_anonymous_page's PTE lock; 'any', the
+   * default, both): seed 0 lets the next access run at every such lock point the
+   * running one reaches; any other seed decides each by a seeded coin flip.
+   */
+  race(cmds: Command[], opts: { seed?: number; at?: 'any' | 'fault' | 'pte-lock' } = {}): CommandResult[] {
+    const seed = opts.seed ?? 0;
+    if (!Number.isInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER) throw new ConfigError('race: seed must be a non-negative integer');
+    const at = opts.at ?? 'any';
+    if (!['any', 'fault', 'pte-lock'].includes(at)) throw new ConfigError(`race: at '${at}' is not 'any', 'fault' or 'pte-lock'`);
+    if (cmds.length < 2) throw new ConfigError('race: give at least two accesses');
+    return this.exec(cmds, { seed, at });
+  }
+
+  /** The TLB model's counters per CPU and in total (all zero but the CPU events when tlb is 'off'). */
+  tlbStats(): TlbStats {
+    const { c } = this.core.info;
+    const names = this.tlbCounterNames();
+    const dv = this.core.view();
+    const cpus: TlbCounters[] = [];
+    const total: TlbCounters = {};
+    for (let cpu = 0; cpu < this.config.cpus; cpu++) {
+      const raw: TlbCounters = {};
+      names.forEach((n, i) => {
+        const v = Number(dv.getBigUint64(c.LAYOUT_COUNTERS + c.CNT_TLB + (cpu * c.TLB_NR_COUNTERS + i) * 8, true));
+        raw[n] = v;
+        total[n] = (total[n] ?? 0) + v;
+      });
+      cpus.push(deriveTlbCounters(raw));
+    }
+    return { model: this.config.tlb, cpus, total: deriveTlbCounters(total) };
+  }
+
+  private tlbNames?: string[];
+  private tlbCounterNames(): string[] {
+    if (!this.tlbNames) {
+      const u = this.core.util;
+      this.tlbNames = u.__getString((this.core.e.names_tlb_counters as () => number)()).split('\n').filter((x) => x.length > 0);
+    }
+    return this.tlbNames;
+  }
+
+  /** What runs on a CPU: the task (pid, 0 = none), whether its mm is loaded, the PCID/ASID, lazy TLB mode, valid TLB entries. */
+  cpuState(cpu: number): { pid: number; mmLoaded: boolean; asid: number; lazy: boolean; tlbEntries: number } {
+    this.checkCpu(cpu);
+    this.core.call('cpu_state', () => (this.core.e.cpu_state as (c: number) => number)(cpu));
+    const dv = this.core.view();
+    const io = this.core.c.LAYOUT_IO;
+    const f = (i: number) => dv.getFloat64(io + 8 * i, true);
+    return { pid: f(0), mmLoaded: f(1) === 1, asid: f(2), lazy: f(3) === 1, tlbEntries: f(4) };
+  }
+
+  /**
+   * The stale-entry check: no cached translation (TLB or walk cache, any CPU) grants a
+   * permission or a frame the page table does not. Throws InvariantError naming the first one.
+   */
+  checkTlb(): void {
+    const n = this.core.call('tlb_check_now', () => (this.core.e.tlb_check_now as () => number)());
+    if (n === 0) return;
+    const dv = this.core.view();
+    const info = this.core.c.LAYOUT_COUNTERS + this.core.c.CNT_TLB_INFO;
+    const f = (i: number) => dv.getFloat64(info + 8 * i, true);
+    const what = f(3) === 2 ? 'walk-cache entry' : 'TLB entry';
+    const perms = (fl: number) => `${fl & 1 ? 'writable' : 'read-only'}${fl & 4 ? ', no-exec' : ''}`;
+    const pt = f(6) < 0 ? 'not present' : `frame ${f(6)} ${perms(((f(7) & 2) ? 1 : 0) | ((f(7) & 4096) ? 4 : 0))}`;
+    throw new InvariantError(
+      `stale ${what} on CPU ${f(1)} at 0x${f(2).toString(16)}: cached frame ${f(4)} ${perms(f(5))}, page table: ${pt} (${n} found)`, 0);
   }
 }
 

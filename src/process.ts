@@ -27,6 +27,8 @@ export interface TouchOptions {
   gen?: number;
   /** pattern origin (default: the start address) */
   base?: number;
+  /** instruction fetches instead of loads (through the instruction TLBs; NX is checked) */
+  fetch?: boolean;
 }
 
 export interface ProcStatus {
@@ -163,7 +165,7 @@ export class Process {
     return this.machine.exec1({
       op: 'touch', pid: this.pid, addr, len: toBytes(len, 'touch length'),
       stride: opts.stride === undefined ? 4096 : toBytes(opts.stride, 'stride'),
-      write: opts.write ?? false, arg: opts.gen ?? 1, base: opts.base ?? addr,
+      write: opts.write ?? false, arg: opts.gen ?? 1, base: opts.base ?? addr, fetch: opts.fetch,
     });
   }
 
@@ -336,5 +338,54 @@ export class Process {
 
   get hasExited(): boolean {
     return this.exited;
+  }
+
+  // --- CPUs and threads --------------------------------------------------------------------
+
+  /** The CPU this task runs on. */
+  get cpu(): number {
+    return (this.core.e.task_cpu_get as (p: number) => number)(this.pid);
+  }
+
+  /** Move the task to another CPU (sched_setaffinity): its next access or system call runs there. */
+  setCpu(cpu: number): void {
+    this.alive('setCpu');
+    this.machine.checkCpu(cpu);
+    this.core.call('task_cpu_set', () => (this.core.e.task_cpu_set as (p: number, c: number) => number)(this.pid, cpu));
+  }
+
+  /** clone(CLONE_VM|CLONE_THREAD): a new thread of this process, sharing its mm, on CPU `cpu` (default: this task's). */
+  thread(opts: { cpu?: number } = {}): Thread {
+    this.alive('thread');
+    const cpu = opts.cpu ?? this.cpu;
+    this.machine.checkCpu(cpu);
+    const tid = this.core.call('clone', () => (this.core.e.sys_clone_thread as (p: number, c: number) => number)(this.pid, cpu));
+    this.errno(tid, 'clone');
+    return new Thread(this.machine, tid, this);
+  }
+
+  /** `count` accesses at uniformly random multiples of `granule` (default 64) in [addr, addr+len), in the core. */
+  random(addr: number, len: number | string, count: number, opts: { write?: boolean; fetch?: boolean; seed?: number; granule?: number } = {}): CommandResult {
+    this.alive('random');
+    if (!Number.isInteger(count) || count < 0) throw new ConfigError(`random: count ${count} is not a non-negative integer`);
+    return this.machine.exec1({
+      op: 'random', pid: this.pid, addr, len: toBytes(len, 'random length'), count,
+      write: opts.write ?? false, fetch: opts.fetch, seed: opts.seed ?? 1, granule: opts.granule ?? 64,
+    });
+  }
+}
+
+/**
+ * A thread: a task sharing its process's mm (and its smaps/status), with its own CPU.
+ * Accesses and system calls run on the thread's CPU; exit() ends only this thread.
+ */
+export class Thread extends Process {
+  constructor(machine: Machine, tid: number, readonly process: Process) {
+    super(machine, tid);
+  }
+
+  /** the thread id (the pid field of its commands) */
+  get tid(): number {
+    return this.pid;
   }
 }

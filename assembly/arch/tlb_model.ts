@@ -1,12 +1,1026 @@
-// Hardware TLB model. The foundation walks the page tables on every access
-// (no translation is cached), so flushes have nothing to invalidate yet; the
-// TLB issue plugs set-associative TLBs, walk caches and a fast translation
-// cache in here, driven by the same calls.
+// Hardware TLB model (DESIGN rule 6): per-CPU set-associative TLBs (L1 data,
+// L1 instruction, L2 data or unified, optional separate L2 instruction), one
+// array per page size or mixed arrays, page-walk caches keyed per level,
+// PCID/ASID tags, coalesced entries (arm64 contpte, AMD-style), fractured
+// ("smashed") entries, the x86 walker with its caching rules, and the
+// functional translation cache of tlb: 'off' (QEMU softmmu style: a
+// direct-mapped (asid, vpn) -> frame cache invalidated by the same flushes).
+//
+// Entries are 16 bytes: tag u64, pfn u32 (frame of the entry's base), flags u32.
+//   tag = (va >> shift) << 14 | (shift - 12) << 9 | asid << 1 | valid
+// The CPU side (context switches, PCID slots, shootdowns) is in arch/cpu.ts.
 
-export function tlbm_flush_range(mm: u32, start: u64, end: u64, stride_shift: u32, freed_tables: bool): void {
-  // nothing cached
+import { LAYOUT_COUNTERS, CNT_TLB, LAYOUT_IO } from "../layout";
+import { hostmem_reserve } from "../lib/hostmem";
+import * as T from "../mm/mm_types";
+import { pbtab, PB_SIZE, PB_DATA } from "../mm/page_alloc";
+import {
+  _PAGE_PRESENT, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_NX, PTE_PFN_MASK, _PAGE_CONT,
+} from "./x86/pgtable_types";
+import { asid_owner_mm } from "./cpu";
+
+// --- limits, levels, page-size classes, counters -------------------------------------
+
+export const TLB_MAX_CPUS: u32 = 64;
+export const TLB_NR_COUNTERS: u32 = 80; // u64 per CPU
+const CNT_CPU_BYTES: u32 = TLB_NR_COUNTERS * 8;
+// after the per-CPU blocks: details of the first stale entry found (f64 x 8)
+export const CNT_TLB_INFO: u32 = CNT_TLB + TLB_MAX_CPUS * CNT_CPU_BYTES;
+
+export const LV_L1D: u32 = 0;
+export const LV_L1I: u32 = 1;
+export const LV_L2: u32 = 2; // data-side or unified L2 (STLB)
+export const LV_L2I: u32 = 3; // separate L2 instruction TLB (zen2)
+
+export const CL_4K: u32 = 0;
+export const CL_COAL: u32 = 1; // coalesced / contiguous groups of 4 KiB pages (contpte 64K, AMD 16K/32K)
+export const CL_2M: u32 = 2;
+export const CL_1G: u32 = 3;
+
+// per-CPU counter indices
+export const C_HIT: u32 = 0; // + level * 4 + class
+export const C_MISS: u32 = 16; // + level * 4 + class (class of the translation that was found)
+export const C_WALKS: u32 = 32;
+export const C_WALK_REFS: u32 = 33; // page-table entries read by walks (after walk-cache hits)
+export const C_PWC_HIT: u32 = 34; // + 0 PDE (va>>21), 1 PDPTE (>>30), 2 PML4E (>>39), 3 PML5E (>>48)
+export const C_WALK_FAULTS: u32 = 38;
+export const C_DIRTY_ASSISTS: u32 = 39; // write through a clean cached entry: the walker sets D
+export const C_LOADS: u32 = 40;
+export const C_STORES: u32 = 41;
+export const C_FETCHES: u32 = 42;
+export const C_FAULTS: u32 = 43; // page faults raised by accesses on this CPU
+export const C_SPURIOUS: u32 = 44; // faults from a cached translation that the page table already allows
+export const C_INVLPG: u32 = 45; // single-address invalidations (INVLPG / TLBI VA)
+export const C_FLUSH_SINGLE: u32 = 46; // partial flushes of one address
+export const C_FLUSH_RANGE: u32 = 47; // partial flushes of several addresses
+export const C_FLUSH_FULL: u32 = 48; // full flushes of an address space (CR3 reload / TLBI ASID)
+export const C_FLUSH_SWITCH: u32 = 49; // full flushes of a PCID on a context switch
+export const C_CTX_SWITCHES: u32 = 50;
+export const C_MM_SWITCHES: u32 = 51;
+export const C_IPI_SENT: u32 = 52;
+export const C_IPI_RECEIVED: u32 = 53;
+export const C_TLBI_BCAST: u32 = 54; // arm64 broadcast TLBI instructions issued
+export const C_SHOOTDOWNS: u32 = 55; // flush_tlb_multi() calls made by this CPU
+export const C_CONT_SET: u32 = 56; // contpte blocks written with PTE_CONT by set_ptes
+export const C_CONT_FOLD: u32 = 57;
+export const C_CONT_UNFOLD: u32 = 58;
+export const C_STALE: u32 = 59; // cached translations found granting more than the page table
+export const C_FRACT_FILLS: u32 = 60; // fills of a page split into smaller entries (1G smashed to 2M)
+export const C_COAL_FILLS: u32 = 61;
+export const C_ASID_ROLLOVER: u32 = 62;
+export const C_RACE_SWITCHES: u32 = 63; // accesses of other threads run at a lock point
+
+// One name per counter index, in index order.
+export const TLB_COUNTER_NAMES: string =
+  "l1d_hit_4k\nl1d_hit_coal\nl1d_hit_2m\nl1d_hit_1g\nl1i_hit_4k\nl1i_hit_coal\nl1i_hit_2m\n" +
+  "l1i_hit_1g\nl2_hit_4k\nl2_hit_coal\nl2_hit_2m\nl2_hit_1g\nl2i_hit_4k\nl2i_hit_coal\nl2i_hit_2m\n" +
+  "l2i_hit_1g\nl1d_miss_4k\nl1d_miss_coal\nl1d_miss_2m\nl1d_miss_1g\nl1i_miss_4k\nl1i_miss_coal\n" +
+  "l1i_miss_2m\nl1i_miss_1g\nl2_miss_4k\nl2_miss_coal\nl2_miss_2m\nl2_miss_1g\nl2i_miss_4k\n" +
+  "l2i_miss_coal\nl2i_miss_2m\nl2i_miss_1g\nwalks\nwalk_refs\npwc_hit_pde\npwc_hit_pdpte\n" +
+  "pwc_hit_pml4e\npwc_hit_pml5e\nwalk_faults\ndirty_assists\nloads\nstores\nfetches\npage_faults\n" +
+  "spurious_faults\ninvlpg\nflush_single\nflush_range\nflush_full\nflush_on_switch\n" +
+  "context_switches\nmm_switches\nipi_sent\nipi_received\ntlbi_broadcast\nshootdowns\ncontpte_set\n" +
+  "contpte_fold\ncontpte_unfold\nstale_entries\nfractured_fills\ncoalesced_fills\nasid_rollovers\n" +
+  "race_switches";
+
+@inline export function cnt_addr(cpu: u32, idx: u32): u32 {
+  return LAYOUT_COUNTERS + CNT_TLB + cpu * CNT_CPU_BYTES + (idx << 3);
+}
+@inline export function cnt_inc(cpu: u32, idx: u32): void {
+  const p = cnt_addr(cpu, idx);
+  store<u64>(p, load<u64>(p) + 1);
+}
+@inline export function cnt_add(cpu: u32, idx: u32, n: u64): void {
+  const p = cnt_addr(cpu, idx);
+  store<u64>(p, load<u64>(p) + n);
 }
 
-export function tlbm_flush_mm(mm: u32): void {
-  // nothing cached
+// --- configuration ----------------------------------------------------------------------
+
+export const TLB_OFF: u32 = 0;
+export const TLB_MODEL: u32 = 1;
+export const ARCH_X86: u32 = 0;
+export const ARCH_ARM64: u32 = 1;
+export const COAL_NONE: u32 = 0;
+export const COAL_CONTPTE: u32 = 1;
+export const COAL_AMD: u32 = 2;
+const REPL_LRU: u32 = 0;
+const REPL_FIFO: u32 = 1;
+const REPL_RANDOM: u32 = 2;
+
+export let tlb_mode: u32 = TLB_OFF;
+export let tlb_arch: u32 = ARCH_X86;
+export let tlb_ncpus: u32 = 1;
+export let tlb_check: bool = false;
+export let coal_kind: u32 = COAL_NONE;
+let coal_shift: u32 = 12;
+let invlpg_full_on_fractured: bool = false;
+let l2i_separate: bool = false;
+
+// array descriptors
+const MAX_ARRAYS: u32 = 16;
+const A_REC: u32 = 32;
+const A_OFF: u32 = 0; // byte offset in the per-CPU area
+const A_SETS: u32 = 4;
+const A_WAYS: u32 = 8;
+const A_SIZES: u32 = 12; // bit s set: holds pages of shift s
+const A_REPL: u32 = 16;
+const A_SETMASK: u32 = 20; // sets - 1, or 0xffffffff when sets is not a power of two
+const arrays: u32 = <u32>memory.data(MAX_ARRAYS * A_REC);
+let nr_arrays: u32 = 0;
+const lev_arr: u32 = <u32>memory.data(16); // 4 levels x 4 array indices (u8)
+const lev_n: u32 = <u32>memory.data(4);
+// page-walk caches: 0 PDE (key va>>21), 1 PDPTE (>>30), 2 PML4E (>>39), 3 PML5E (>>48)
+const pwc: u32 = <u32>memory.data(4 * A_REC);
+let pwc_any: bool = false;
+// tlb: 'off': direct-mapped cache of 4 KiB translations
+let off_entries: u32 = 4096;
+let off_off: u32 = 0;
+let cpu_area_bytes: u32 = 0;
+
+// --- CPU records ------------------------------------------------------------------------
+
+export const CPU_REC: u32 = 256;
+export const CPU_CURR: u32 = 0; // u32 task running (0 = idle / kernel thread)
+export const CPU_MM: u32 = 4; // u32 cpu_tlbstate.loaded_mm (0 = init_mm)
+export const CPU_ASID: u32 = 8; // u32 loaded_mm_asid (x86 slot, arm64 hardware ASID)
+export const CPU_LAZY: u32 = 12; // u32 cpu_tlbstate_shared.is_lazy
+export const CPU_NEXT_ASID: u32 = 16; // u32 cpu_tlbstate.next_asid
+export const CPU_TLB: u32 = 20; // u32 base of this CPU's TLB storage
+export const CPU_FLAGS: u32 = 24; // u32 bit 0: holds fractured entries
+export const CPU_HUGE_LO: u32 = 32; // u64 off mode: VA range cached from huge pages
+export const CPU_HUGE_HI: u32 = 40;
+export const CPU_CTXS: u32 = 64; // 8 x {ctx_id u32, mm u32, tlb_gen u64} (cpu_tlbstate.ctxs)
+export const TLB_NR_DYN_ASIDS: u32 = 6;
+const cpus: u32 = <u32>memory.data(TLB_MAX_CPUS * CPU_REC);
+@inline export function cpu_rec(cpu: u32): u32 { return cpus + cpu * CPU_REC; }
+@inline export function ctx_rec(cpu: u32, asid: u32): u32 { return cpus + cpu * CPU_REC + CPU_CTXS + (asid << 4); }
+
+// the CPU the core is executing on (set by arch/cpu.ts for every task and kernel thread)
+export let cur_cpu: u32 = 0;
+export function set_cur_cpu(cpu: u32): void { cur_cpu = cpu; fp_invalidate(); }
+
+// --- fast path: the last translation used ----------------------------------------------
+// While no flush or context switch intervenes, an access inside the page of the
+// last translation hits the same L1 entry, which is already the most recently
+// used way of its set: only its hit counter changes (counted in fp_count).
+export let fp_base: u64 = ~(<u64>0);
+export let fp_shift: u64 = 0;
+export let fp_pfn: u32 = 0;
+export let fp_pmask: u32 = 0; // 4 KiB pages in the entry - 1
+export let fp_kinds: u32 = 0; // bit kind: 0 read, 1 write, 2 fetch
+export let fp_count: u64 = 0;
+let fp_ctr: u32 = 0;
+const fp_scratch: u32 = <u32>memory.data(8);
+
+export const K_READ: u32 = 0;
+export const K_WRITE: u32 = 1;
+export const K_FETCH: u32 = 2;
+
+@inline export function fp_hit(): void { fp_count++; }
+
+export function fp_flush(): void {
+  if (fp_count != 0) {
+    store<u64>(fp_ctr, load<u64>(fp_ctr) + fp_count);
+    fp_count = 0;
+  }
+}
+export function fp_invalidate(): void {
+  fp_flush();
+  fp_base = ~(<u64>0);
+  fp_shift = 0;
+  fp_kinds = 0;
+}
+function fp_set(base_va: u64, shift: u32, pfn: u32, kinds: u32, ctr: u32): void {
+  fp_flush();
+  if (tlb_check) { fp_base = ~(<u64>0); fp_shift = 0; fp_kinds = 0; return; }
+  fp_base = base_va;
+  fp_shift = shift;
+  fp_pmask = (<u32>1 << (shift - 12)) - 1;
+  fp_pfn = pfn;
+  fp_kinds = kinds;
+  fp_ctr = ctr;
+}
+
+// --- entries -----------------------------------------------------------------------------
+
+const EF_W: u32 = 1; // writable through every level
+const EF_D: u32 = 2; // the leaf was dirty when cached
+const EF_NX: u32 = 4;
+const EF_FRACT: u32 = 8; // a piece of a larger page (smashed 1G)
+const EF_COAL: u32 = 16;
+// bits 8..12: shift - 12 of the translation (the page size class)
+
+@inline function mktag(va: u64, s: u32, asid: u32): u64 {
+  return ((va >> s) << 14) | (<u64>(s - 12) << 9) | (<u64>asid << 1) | 1;
+}
+@inline function tag_shift(t: u64): u32 { return (<u32>(t >> 9) & 31) + 12; }
+@inline function tag_asid(t: u64): u32 { return <u32>(t >> 1) & 255; }
+@inline function tag_base(t: u64): u64 { return (t >> 14) << tag_shift(t); }
+@inline function pwc_tag(va: u64, s: u32, asid: u32): u64 { return ((va >> s) << 14) | (<u64>asid << 1) | 1; }
+@inline function fl_orig(fl: u32): u32 { return ((fl >> 8) & 31) + 12; }
+@inline function shift_class(s: u32): u32 { return s == 12 ? CL_4K : s < 21 ? CL_COAL : s < 30 ? CL_2M : CL_1G; }
+
+// --- set-associative arrays --------------------------------------------------------------
+
+let rng_state: u64 = 0x9e3779b97f4a7c15;
+@inline function rng_next(): u64 {
+  let x = rng_state;
+  x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+  rng_state = x;
+  return x;
+}
+
+@inline function set_index(a: u32, vpn: u64): u32 {
+  const m = load<u32>(a, A_SETMASK);
+  return m != 0xffffffff ? <u32>vpn & m : <u32>(vpn % <u64>load<u32>(a, A_SETS));
+}
+
+// Probe array `a` of CPU area `cpub`; returns the entry (moved to way 0 under LRU) or 0.
+function lookup_array(cpub: u32, a: u32, va: u64, asid: u32): u32 {
+  const ways = load<u32>(a, A_WAYS);
+  const base = cpub + load<u32>(a, A_OFF);
+  let sizes = load<u32>(a, A_SIZES);
+  const lru = load<u32>(a, A_REPL) == REPL_LRU;
+  if (load<u32>(a, A_SETS) == 1 && (sizes & (sizes - 1)) != 0) {
+    // fully associative with several page sizes: one pass, each entry at its own size
+    for (let w: u32 = 0; w < ways; w++) {
+      const e = base + (w << 4);
+      const t = load<u64>(e);
+      if ((t & 1) == 0) continue;
+      const s = tag_shift(t);
+      if (t == mktag(va, s, asid)) return lru && w != 0 ? move_front(base, e, w) : e;
+    }
+    return 0;
+  }
+  while (sizes != 0) {
+    const s = ctz(sizes);
+    sizes &= sizes - 1;
+    const tag = mktag(va, s, asid);
+    const set = base + ((set_index(a, va >> s) * ways) << 4);
+    for (let w: u32 = 0; w < ways; w++) {
+      const e = set + (w << 4);
+      if (load<u64>(e) == tag) return lru && w != 0 ? move_front(set, e, w) : e;
+    }
+  }
+  return 0;
+}
+
+@inline function move_front(set: u32, e: u32, w: u32): u32 {
+  const t = load<u64>(e);
+  const pfn = load<u32>(e, 8);
+  const fl = load<u32>(e, 12);
+  memory.copy(set + 16, set, w << 4);
+  store<u64>(set, t);
+  store<u32>(set, pfn, 8);
+  store<u32>(set, fl, 12);
+  return set;
+}
+
+// Insert into array `a` a translation of shift s at va; returns the entry.
+function insert_array(cpub: u32, a: u32, va: u64, s: u32, asid: u32, pfn: u32, fl: u32): u32 {
+  const ways = load<u32>(a, A_WAYS);
+  const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
+  const repl = load<u32>(a, A_REPL);
+  let e: u32;
+  if (repl == REPL_RANDOM) {
+    let w: u32 = 0;
+    while (w < ways && (load<u64>(set + (w << 4)) & 1) != 0) w++;
+    if (w == ways) w = <u32>(rng_next() % <u64>ways);
+    e = set + (w << 4);
+  } else {
+    // LRU and FIFO keep ways in recency / insertion order: fill the first invalid way
+    // or evict the last one, shifting the younger entries down by one
+    let w: u32 = 0;
+    while (w < ways - 1 && (load<u64>(set + (w << 4)) & 1) != 0) w++;
+    if (w != 0) memory.copy(set + 16, set, w << 4);
+    e = set;
+  }
+  store<u64>(e, mktag(va, s, asid));
+  store<u32>(e, pfn, 8);
+  store<u32>(e, fl, 12);
+  return e;
+}
+
+// Invalidate the entries of `asid` (0xffffffff: any) containing va.
+function invalidate_va_array(cpub: u32, a: u32, va: u64, asid: u32): void {
+  const ways = load<u32>(a, A_WAYS);
+  const base = cpub + load<u32>(a, A_OFF);
+  let sizes = load<u32>(a, A_SIZES);
+  if (load<u32>(a, A_SETS) == 1) {
+    for (let w: u32 = 0; w < ways; w++) {
+      const e = base + (w << 4);
+      const t = load<u64>(e);
+      if ((t & 1) == 0) continue;
+      if (asid != 0xffffffff && tag_asid(t) != asid) continue;
+      const s = tag_shift(t);
+      if ((t >> 14) == (va >> s)) store<u64>(e, 0);
+    }
+    return;
+  }
+  while (sizes != 0) {
+    const s = ctz(sizes);
+    sizes &= sizes - 1;
+    const set = base + ((set_index(a, va >> s) * ways) << 4);
+    for (let w: u32 = 0; w < ways; w++) {
+      const e = set + (w << 4);
+      const t = load<u64>(e);
+      if ((t & 1) == 0 || tag_shift(t) != s || (t >> 14) != (va >> s)) continue;
+      if (asid == 0xffffffff || tag_asid(t) == asid) store<u64>(e, 0);
+    }
+  }
+}
+
+// Invalidate every entry of `asid` (0xffffffff: all).
+function flush_array(cpub: u32, off: u32, n: u32, asid: u32): void {
+  const base = cpub + off;
+  if (asid == 0xffffffff) { memory.fill(base, 0, n << 4); return; }
+  for (let i: u32 = 0; i < n; i++) {
+    const e = base + (i << 4);
+    const t = load<u64>(e);
+    if ((t & 1) != 0 && tag_asid(t) == asid) store<u64>(e, 0);
+  }
+}
+
+// Fractured entries of the page of shift `orig` containing va (INVLPG of any address
+// of a smashed 1G page must drop every 2M piece of it).
+function invalidate_fractured(cpub: u32, a: u32, va: u64, asid: u32): void {
+  const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
+  const base = cpub + load<u32>(a, A_OFF);
+  for (let i: u32 = 0; i < n; i++) {
+    const e = base + (i << 4);
+    const t = load<u64>(e);
+    if ((t & 1) == 0) continue;
+    const fl = load<u32>(e, 12);
+    if ((fl & EF_FRACT) == 0 || (asid != 0xffffffff && tag_asid(t) != asid)) continue;
+    const o = fl_orig(fl);
+    if ((tag_base(t) >> o) == (va >> o)) store<u64>(e, 0);
+  }
+}
+
+// --- levels ------------------------------------------------------------------------------
+
+@inline function arr(i: u32): u32 { return arrays + i * A_REC; }
+@inline function level_n(l: u32): u32 { return load<u8>(lev_n + l); }
+@inline function level_arr(l: u32, k: u32): u32 { return arr(load<u8>(lev_arr + l * 4 + k)); }
+
+function lookup_level(cpub: u32, l: u32, va: u64, asid: u32): u32 {
+  const n = level_n(l);
+  for (let k: u32 = 0; k < n; k++) {
+    const e = lookup_array(cpub, level_arr(l, k), va, asid);
+    if (e != 0) return e;
+  }
+  return 0;
+}
+
+// Fill level l with a translation of shift s (pfn of its base). A level without
+// arrays for s holds the largest smaller size it has (fractured). Returns the entry or 0.
+function fill_level(cpu: u32, cpub: u32, l: u32, va: u64, s: u32, asid: u32, pfn: u32, fl: u32): u32 {
+  const n = level_n(l);
+  if (n == 0) return 0;
+  let best: u32 = 0, best_a: u32 = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    const a = level_arr(l, k);
+    const sizes = load<u32>(a, A_SIZES);
+    if (sizes & (1 << s)) { best = s; best_a = a; break; }
+    const below = sizes & ((1 << s) - 1);
+    if (below != 0) {
+      const hs = <u32>(31 - clz(below));
+      if (hs > best) { best = hs; best_a = a; }
+    }
+  }
+  if (best == 0) return 0;
+  let epfn = pfn;
+  let efl = fl;
+  if (best != s) {
+    const within = <u32>((va & ((<u64>1 << s) - 1)) >> 12);
+    epfn = pfn + (within & ~((<u32>1 << (best - 12)) - 1));
+    efl |= EF_FRACT;
+    if (s >= 21) {
+      store<u32>(cpu_rec(cpu) + CPU_FLAGS, load<u32>(cpu_rec(cpu) + CPU_FLAGS) | 1);
+      if (tlb_mode == TLB_MODEL) cnt_inc(cpu, C_FRACT_FILLS);
+    }
+  }
+  return insert_array(cpub, best_a, va, best, asid, epfn, efl);
+}
+
+function invalidate_va_level(cpub: u32, l: u32, va: u64, asid: u32): void {
+  const n = level_n(l);
+  for (let k: u32 = 0; k < n; k++) invalidate_va_array(cpub, level_arr(l, k), va, asid);
+}
+
+// --- page-walk caches -------------------------------------------------------------------
+
+@inline function pwc_rec(i: u32): u32 { return pwc + i * A_REC; }
+const PWC_SHIFT: StaticArray<u32> = [21, 30, 39, 48];
+
+function pwc_lookup(cpub: u32, i: u32, va: u64, asid: u32): u32 {
+  const a = pwc_rec(i);
+  const ways = load<u32>(a, A_WAYS);
+  if (ways == 0) return 0;
+  const s = PWC_SHIFT[i];
+  const tag = pwc_tag(va, s, asid);
+  const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
+  for (let w: u32 = 0; w < ways; w++) {
+    const e = set + (w << 4);
+    if (load<u64>(e) == tag) return w != 0 ? move_front(set, e, w) : e;
+  }
+  return 0;
+}
+
+function pwc_insert(cpub: u32, i: u32, va: u64, asid: u32, table: u32, fl: u32): void {
+  const a = pwc_rec(i);
+  const ways = load<u32>(a, A_WAYS);
+  if (ways == 0) return;
+  const s = PWC_SHIFT[i];
+  const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
+  let w: u32 = 0;
+  while (w < ways - 1 && (load<u64>(set + (w << 4)) & 1) != 0) w++;
+  if (w != 0) memory.copy(set + 16, set, w << 4);
+  store<u64>(set, pwc_tag(va, s, asid));
+  store<u32>(set, table, 8);
+  store<u32>(set, fl, 12);
+}
+
+// Drop walk-cache entries of asid (0xffffffff: all); va_only: only those covering va.
+function pwc_flush(cpub: u32, asid: u32, va_only: bool, va: u64): void {
+  if (!pwc_any) return;
+  for (let i: u32 = 0; i < 4; i++) {
+    const a = pwc_rec(i);
+    const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
+    if (n == 0) continue;
+    const s = PWC_SHIFT[i];
+    const base = cpub + load<u32>(a, A_OFF);
+    for (let k: u32 = 0; k < n; k++) {
+      const e = base + (k << 4);
+      const t = load<u64>(e);
+      if ((t & 1) == 0) continue;
+      if (asid != 0xffffffff && tag_asid(t) != asid) continue;
+      if (va_only && (t >> 14) != (va >> s)) continue;
+      store<u64>(e, 0);
+    }
+  }
+}
+
+// --- setup -------------------------------------------------------------------------------
+
+// Read the geometry the host wrote into the IO buffer (f64 words, see src/tlb.ts
+// encodeGeometry) and reserve every CPU's TLB storage.
+@inline function w(i: u32): u32 { return <u32>load<f64>(LAYOUT_IO + (i << 3)); }
+
+export function tlb_setup_from_io(): bool {
+  tlb_mode = w(1);
+  tlb_ncpus = w(2);
+  tlb_arch = w(3);
+  tlb_check = w(4) != 0;
+  coal_kind = w(5);
+  coal_shift = w(6);
+  invlpg_full_on_fractured = (w(7) & 1) != 0;
+  off_entries = w(8);
+  if (tlb_ncpus < 1 || tlb_ncpus > TLB_MAX_CPUS || tlb_mode > 1 || tlb_arch > 1) return false;
+  if (off_entries == 0 || (off_entries & (off_entries - 1)) != 0) return false;
+  memory.fill(arrays, 0, MAX_ARRAYS * A_REC);
+  memory.fill(lev_arr, 0, 16);
+  memory.fill(lev_n, 0, 4);
+  memory.fill(pwc, 0, 4 * A_REC);
+  memory.fill(cpus, 0, TLB_MAX_CPUS * CPU_REC);
+  let off: u32 = 0;
+  nr_arrays = 0;
+  let p: u32 = 10;
+  const na = w(9);
+  if (na > MAX_ARRAYS) return false;
+  for (let i: u32 = 0; i < na; i++, p += 6) {
+    const level = w(p), entries = w(p + 1), ways = w(p + 2), sizes = w(p + 3), repl = w(p + 4);
+    if (level > 3 || ways == 0 || entries == 0 || entries % ways != 0 || sizes == 0 || repl > 2) return false;
+    if ((sizes & 0xfff) != 0 || level_n(level) == 4) return false;
+    const a = arr(nr_arrays);
+    const sets = entries / ways;
+    store<u32>(a, off, A_OFF);
+    store<u32>(a, sets, A_SETS);
+    store<u32>(a, ways, A_WAYS);
+    store<u32>(a, sizes, A_SIZES);
+    store<u32>(a, repl, A_REPL);
+    store<u32>(a, (sets & (sets - 1)) == 0 ? sets - 1 : 0xffffffff, A_SETMASK);
+    store<u8>(lev_arr + level * 4 + level_n(level), <u8>nr_arrays);
+    store<u8>(lev_n + level, level_n(level) + 1);
+    off += entries << 4;
+    nr_arrays++;
+  }
+  l2i_separate = level_n(LV_L2I) != 0;
+  const np = w(p);
+  p++;
+  pwc_any = false;
+  for (let i: u32 = 0; i < np; i++, p += 3) {
+    const key = w(p), entries = w(p + 1), ways = w(p + 2);
+    let k: u32 = 4;
+    for (let j: u32 = 0; j < 4; j++) if (PWC_SHIFT[j] == key) k = j;
+    if (k == 4 || ways == 0 || entries % ways != 0) return false;
+    const a = pwc_rec(k);
+    const sets = entries / ways;
+    store<u32>(a, off, A_OFF);
+    store<u32>(a, sets, A_SETS);
+    store<u32>(a, ways, A_WAYS);
+    store<u32>(a, (sets & (sets - 1)) == 0 ? sets - 1 : 0xffffffff, A_SETMASK);
+    off += entries << 4;
+    pwc_any = true;
+  }
+  if (tlb_mode == TLB_OFF) {
+    nr_arrays = 0;
+    memory.fill(lev_n, 0, 4);
+    memory.fill(pwc, 0, 4 * A_REC);
+    pwc_any = false;
+    off = 0;
+    off_off = 0;
+    off += off_entries << 4;
+  }
+  cpu_area_bytes = (off + 63) & ~63;
+  const area = hostmem_reserve(<u64>cpu_area_bytes * tlb_ncpus);
+  if (area == 0) return false;
+  for (let c: u32 = 0; c < tlb_ncpus; c++) {
+    store<u32>(cpu_rec(c) + CPU_TLB, area + c * cpu_area_bytes);
+    store<u32>(cpu_rec(c) + CPU_NEXT_ASID, 1);
+    memory.fill(area + c * cpu_area_bytes, 0, cpu_area_bytes);
+  }
+  memory.fill(LAYOUT_COUNTERS + CNT_TLB, 0, TLB_MAX_CPUS * CNT_CPU_BYTES + 64);
+  cur_cpu = 0;
+  fp_count = 0;
+  fp_ctr = fp_scratch;
+  fp_invalidate();
+  rng_state = 0x9e3779b97f4a7c15;
+  return true;
+}
+
+// --- invalidation primitives (called by arch/cpu.ts at the kernel's flush points) --------
+
+// INVLPG (x86) / TLBI VA (arm64) of va for `asid` on `cpu`. x86 INVLPG also drops every
+// walk-cache entry of the current PCID (SDM 4.10.4.1); an arm64 last-level TLBI keeps them.
+export function tlb_invalidate_va(cpu: u32, va: u64, asid: u32, walk_caches: bool): void {
+  fp_invalidate();
+  const cpub = load<u32>(cpu_rec(cpu) + CPU_TLB);
+  if (tlb_mode == TLB_OFF) {
+    const c = cpu_rec(cpu);
+    if (va >= load<u64>(c + CPU_HUGE_LO) && va < load<u64>(c + CPU_HUGE_HI)) { off_flush(cpu); return; }
+    const e = cpub + off_off + ((<u32>(va >> 12) & (off_entries - 1)) << 4);
+    if ((load<u64>(e) >> 14) == (va >> 12)) store<u64>(e, 0);
+    return;
+  }
+  for (let l: u32 = 0; l < 4; l++) invalidate_va_level(cpub, l, va, asid);
+  const c = cpu_rec(cpu);
+  if ((load<u32>(c + CPU_FLAGS) & 1) != 0) {
+    if (invlpg_full_on_fractured) {
+      // AMD family 16h: INVLPG flushes the whole TLB once smashed entries exist
+      tlb_flush_cpu(cpu, 0xffffffff);
+      return;
+    }
+    for (let i: u32 = 0; i < nr_arrays; i++) invalidate_fractured(cpub, arr(i), va, asid);
+  }
+  if (walk_caches) {
+    if (tlb_arch == ARCH_X86) pwc_flush(cpub, asid, false, 0);
+    else pwc_flush(cpub, asid, true, va);
+  }
+}
+
+// Full flush of `asid` (0xffffffff: everything) on `cpu`, walk caches included.
+export function tlb_flush_cpu(cpu: u32, asid: u32): void {
+  fp_invalidate();
+  if (tlb_mode == TLB_OFF) { off_flush(cpu); return; }
+  const cpub = load<u32>(cpu_rec(cpu) + CPU_TLB);
+  for (let i: u32 = 0; i < nr_arrays; i++) {
+    const a = arr(i);
+    flush_array(cpub, load<u32>(a, A_OFF), load<u32>(a, A_SETS) * load<u32>(a, A_WAYS), asid);
+  }
+  pwc_flush(cpub, asid, false, 0);
+  if (asid == 0xffffffff) store<u32>(cpu_rec(cpu) + CPU_FLAGS, 0);
+}
+
+function off_flush(cpu: u32): void {
+  const c = cpu_rec(cpu);
+  memory.fill(load<u32>(c + CPU_TLB) + off_off, 0, off_entries << 4);
+  store<u64>(c + CPU_HUGE_LO, ~(<u64>0));
+  store<u64>(c + CPU_HUGE_HI, 0);
+}
+
+// --- the walker ---------------------------------------------------------------------------
+
+// result of the last walk
+export let w_pfn: u32 = 0; // frame of the accessed 4 KiB page
+let w_base: u32 = 0; // frame of the translation's base
+let w_shift: u32 = 12; // translation size (coalesced blocks included)
+let w_fl: u32 = 0; // EF_W | EF_D | EF_NX (| EF_COAL)
+let w_refs: u32 = 0;
+
+export const X86_PF_PROT: u32 = 1;
+export const X86_PF_WRITE: u32 = 2;
+export const X86_PF_USER: u32 = 4;
+export const X86_PF_INSTR: u32 = 16;
+
+@inline function entry_host(table_pfn: u32, idx: u32): u32 {
+  return load<u32>(pbtab + (table_pfn >> 9) * PB_SIZE + PB_DATA) + ((table_pfn & 511) << 12) + (idx << 3);
+}
+
+// The hardware walk of va for an access of `kind`, through the walk caches of `cpub`
+// (none in off mode), setting A on every entry it reads and D on the leaf of a write.
+// Returns 0 or an x86 page-fault error code | 0x100. Not-present entries and faulting
+// walks leave nothing cached (x86 caching rules).
+function walk(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 {
+  const write = kind == K_WRITE;
+  const fetch = kind == K_FETCH;
+  const pf: u32 = 0x100 | X86_PF_USER | (write ? X86_PF_WRITE : 0) | (fetch ? X86_PF_INSTR : 0);
+  const five = load<u32>(mm + T.MM_LEVELS) == 5;
+  let table = load<u32>(mm + T.MM_PGD);
+  let shift: u32 = five ? 48 : 39;
+  let rw = true, nx = false;
+  if (pwc_any) {
+    for (let i: i32 = 0; i < 4; i++) {
+      if (i == 3 && !five) break;
+      const e = pwc_lookup(cpub, <u32>i, va, asid);
+      if (e != 0) {
+        if (tlb_check) check_pwc_entry(cpu, mm, e, <u32>i);
+        const fl = load<u32>(e, 12);
+        table = load<u32>(e, 8);
+        shift = PWC_SHIFT[i] - 9;
+        rw = (fl & EF_W) != 0;
+        nx = (fl & EF_NX) != 0;
+        cnt_inc(cpu, C_PWC_HIT + <u32>i);
+        break;
+      }
+    }
+  }
+  let refs: u32 = 0;
+  // table entries met on the way down, inserted into the walk caches on success
+  let pending: u32 = 0;
+  while (true) {
+    const p = entry_host(table, <u32>(va >> shift) & 511);
+    const e = load<u64>(p);
+    refs++;
+    if ((e & _PAGE_PRESENT) == 0) { w_refs = refs; return pf; }
+    rw = rw && (e & _PAGE_RW) != 0;
+    nx = nx || (e & _PAGE_NX) != 0;
+    if ((write && !rw) || (fetch && nx)) { w_refs = refs; return pf | X86_PF_PROT; }
+    const leaf = shift == 12 || (shift <= 30 && (e & _PAGE_PSE) != 0);
+    let ne = e | _PAGE_ACCESSED;
+    if (leaf && write) ne |= _PAGE_DIRTY;
+    if (ne != e) store<u64>(p, ne);
+    const pfn = <u32>((e & PTE_PFN_MASK) >> 12);
+    if (leaf) {
+      w_refs = refs;
+      w_shift = shift;
+      w_base = pfn;
+      w_pfn = pfn + (<u32>(va >> 12) & ((<u32>1 << (shift - 12)) - 1));
+      w_fl = (rw ? EF_W : 0) | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0) | (nx ? EF_NX : 0);
+      if (shift == 12 && coal_kind != COAL_NONE && tlb_mode == TLB_MODEL) coalesce(p, ne, va);
+      if (pending != 0 && pwc_any) fill_pwc_path(cpub, mm, va, asid, five, pending);
+      return 0;
+    }
+    if (pwc_any && shift >= 21) pending |= 1 << ((shift - 21) / 9);
+    table = pfn;
+    shift -= 9;
+  }
+}
+
+// Insert the table entries read by a successful walk into the walk caches.
+function fill_pwc_path(cpub: u32, mm: u32, va: u64, asid: u32, five: bool, pending: u32): void {
+  let table = load<u32>(mm + T.MM_PGD);
+  let shift: u32 = five ? 48 : 39;
+  let rw = true, nx = false;
+  while (shift >= 21) {
+    const e = load<u64>(entry_host(table, <u32>(va >> shift) & 511));
+    rw = rw && (e & _PAGE_RW) != 0;
+    nx = nx || (e & _PAGE_NX) != 0;
+    const next = <u32>((e & PTE_PFN_MASK) >> 12);
+    const i = (shift - 21) / 9;
+    if ((pending & (1 << i)) != 0) pwc_insert(cpub, i, va, asid, next, (rw ? EF_W : 0) | (nx ? EF_NX : 0));
+    table = next;
+    shift -= 9;
+  }
+}
+
+// A 4 KiB leaf that belongs to a coalescible group: arm64 PTE_CONT blocks (16 PTEs,
+// one 64 KiB entry) or an AMD-style aligned group of PTEs mapping aligned contiguous
+// frames with identical attributes, all accessed (read from the same cache line).
+const COAL_ATTR: u64 = 0x17f | _PAGE_NX; // P RW US PWT PCD A D G NX
+function coalesce(p: u32, e: u64, va: u64): void {
+  if (coal_kind == COAL_CONTPTE) {
+    if ((e & _PAGE_CONT) == 0) return;
+    w_shift = 16;
+    w_base &= ~15;
+    w_fl |= EF_COAL;
+    return;
+  }
+  const n: u32 = 1 << (coal_shift - 12);
+  const idx = <u32>(va >> 12) & (n - 1);
+  const first = p - (idx << 3);
+  const pfn0 = w_base - idx;
+  if ((pfn0 & (n - 1)) != 0) return;
+  const want = e & COAL_ATTR;
+  for (let i: u32 = 0; i < n; i++) {
+    const x = load<u64>(first + (i << 3));
+    if ((x & COAL_ATTR) != want || <u32>((x & PTE_PFN_MASK) >> 12) != pfn0 + i) return;
+  }
+  w_shift = coal_shift;
+  w_base = pfn0;
+  w_fl |= EF_COAL;
+}
+
+// --- translation for one access -----------------------------------------------------------
+
+export let t_pfn: u32 = 0; // frame of the translated byte
+export let t_from_tlb: bool = false; // the fault was raised by a cached translation
+
+@inline function kinds_of(fl: u32, fetch_side: bool): u32 {
+  if (fetch_side) return (fl & EF_NX) != 0 ? 0 : 1 << K_FETCH;
+  return 1 | ((fl & (EF_W | EF_D)) == (EF_W | EF_D) ? 1 << K_WRITE : 0);
+}
+
+// The fast path now follows L1 entry e (counted as hits of level l1, class cls).
+function fp_from_entry(cpu: u32, e: u32, va: u64, fetch: bool, l1: u32, cls: u32): void {
+  const s = tag_shift(load<u64>(e));
+  fp_set(va & ~((<u64>1 << s) - 1), s, load<u32>(e, 8), kinds_of(load<u32>(e, 12), fetch), cnt_addr(cpu, C_HIT + l1 * 4 + cls));
+}
+
+// Translate va for an access of `kind` on the current CPU. Returns 0 (t_pfn set) or a
+// page-fault error code | 0x100.
+export function tlb_translate(mm: u32, va: u64, kind: u32): u32 {
+  t_from_tlb = false;
+  const cpu = cur_cpu;
+  const c = cpu_rec(cpu);
+  const cpub = load<u32>(c + CPU_TLB);
+  const asid = load<u32>(c + CPU_ASID);
+  if (tlb_mode == TLB_OFF) return off_translate(cpu, c, cpub, mm, va, kind, asid);
+  const fetch = kind == K_FETCH;
+  const l1 = fetch ? LV_L1I : LV_L1D;
+  const l2 = fetch && l2i_separate ? LV_L2I : LV_L2;
+  let e = lookup_level(cpub, l1, va, asid);
+  let hit_level: u32 = l1;
+  if (e == 0 && level_n(l2) != 0) {
+    e = lookup_level(cpub, l2, va, asid);
+    hit_level = l2;
+  }
+  if (e != 0) {
+    const fl = load<u32>(e, 12);
+    const cls = shift_class(fl_orig(fl));
+    if (tlb_check) check_leaf_entry(cpu, e);
+    if ((kind == K_WRITE && (fl & EF_W) == 0) || (fetch && (fl & EF_NX) != 0)) {
+      // x86: the cached translation forbids the access: #PF without a walk
+      cnt_inc(cpu, C_HIT + hit_level * 4 + cls);
+      if (hit_level != l1) cnt_inc(cpu, C_MISS + l1 * 4 + cls);
+      t_from_tlb = true;
+      return 0x100 | X86_PF_USER | X86_PF_PROT | (kind == K_WRITE ? X86_PF_WRITE : 0) | (fetch ? X86_PF_INSTR : 0);
+    }
+    if (kind == K_WRITE && (fl & EF_D) == 0) {
+      // write through a clean entry: the walker sets D (a walk), then the entry is refilled
+      cnt_inc(cpu, C_HIT + hit_level * 4 + cls);
+      if (hit_level != l1) cnt_inc(cpu, C_MISS + l1 * 4 + cls);
+      cnt_inc(cpu, C_DIRTY_ASSISTS);
+      tlb_invalidate_va(cpu, va, asid, false);
+      const r = walk(cpu, cpub, mm, va, kind, asid);
+      cnt_inc(cpu, C_WALKS);
+      cnt_add(cpu, C_WALK_REFS, w_refs);
+      if (r != 0) { cnt_inc(cpu, C_WALK_FAULTS); return r; }
+      const ne = fill_from_walk(cpu, cpub, l1, l2, va, asid);
+      t_pfn = w_pfn;
+      if (ne != 0) fp_from_entry(cpu, ne, va, fetch, l1, shift_class(w_shift));
+      return 0;
+    }
+    const s = tag_shift(load<u64>(e));
+    const epfn = load<u32>(e, 8);
+    t_pfn = epfn + (<u32>(va >> 12) & ((<u32>1 << (s - 12)) - 1));
+    cnt_inc(cpu, C_HIT + hit_level * 4 + cls);
+    let l1e = e;
+    if (hit_level != l1) {
+      cnt_inc(cpu, C_MISS + l1 * 4 + cls);
+      // refill L1 from L2; a smashed piece goes back in at its original size if L1 has it
+      let fs = s, fpfn = epfn;
+      if ((fl & EF_FRACT) != 0) {
+        const o = fl_orig(fl);
+        fs = o;
+        fpfn = epfn - <u32>((tag_base(load<u64>(e)) & ((<u64>1 << o) - 1)) >> 12);
+      }
+      l1e = fill_level(cpu, cpub, l1, va, fs, asid, fpfn, fl & ~EF_FRACT);
+      if (l1e == 0) return 0;
+    }
+    fp_from_entry(cpu, l1e, va, fetch, l1, cls);
+    return 0;
+  }
+  // miss everywhere: walk
+  const r = walk(cpu, cpub, mm, va, kind, asid);
+  cnt_inc(cpu, C_WALKS);
+  cnt_add(cpu, C_WALK_REFS, w_refs);
+  if (r != 0) { cnt_inc(cpu, C_WALK_FAULTS); return r; }
+  const cls = shift_class(w_shift);
+  cnt_inc(cpu, C_MISS + l1 * 4 + cls);
+  if (level_n(l2) != 0) cnt_inc(cpu, C_MISS + l2 * 4 + cls);
+  const ne = fill_from_walk(cpu, cpub, l1, l2, va, asid);
+  t_pfn = w_pfn;
+  if (ne != 0) fp_from_entry(cpu, ne, va, fetch, l1, cls);
+  return 0;
+}
+
+// Fill L2 then L1 with the last walk's translation; returns the L1 entry (or 0).
+function fill_from_walk(cpu: u32, cpub: u32, l1: u32, l2: u32, va: u64, asid: u32): u32 {
+  const fl = w_fl | ((w_shift - 12) << 8);
+  if ((w_fl & EF_COAL) != 0) cnt_inc(cpu, C_COAL_FILLS);
+  if (level_n(l2) != 0) fill_level(cpu, cpub, l2, va, w_shift, asid, w_base, fl);
+  return fill_level(cpu, cpub, l1, va, w_shift, asid, w_base, fl);
+}
+
+function off_translate(cpu: u32, c: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 {
+  const e = cpub + off_off + ((<u32>(va >> 12) & (off_entries - 1)) << 4);
+  if (load<u64>(e) == mktag(va, 12, asid)) {
+    const fl = load<u32>(e, 12);
+    if (((kinds_of(fl, false) | ((fl & EF_NX) != 0 ? 0 : 1 << K_FETCH)) >> kind) & 1) {
+      if (tlb_check) check_leaf_entry(cpu, e);
+      t_pfn = load<u32>(e, 8);
+      fp_set(va & ~(<u64>4095), 12, t_pfn, kinds_of(fl, false) | ((fl & EF_NX) != 0 ? 0 : 1 << K_FETCH), fp_scratch);
+      return 0;
+    }
+  }
+  const r = walk(cpu, cpub, mm, va, kind, asid);
+  if (r != 0) return r;
+  t_pfn = w_pfn;
+  store<u64>(e, mktag(va, 12, asid));
+  store<u32>(e, w_pfn, 8);
+  store<u32>(e, w_fl & (EF_W | EF_D | EF_NX), 12);
+  const kinds = kinds_of(w_fl, false) | ((w_fl & EF_NX) != 0 ? 0 : 1 << K_FETCH);
+  if (w_shift > 12) {
+    // INVLPG of any address of a huge page must find its 4 KiB pieces: remember the span
+    const lo = va & ~((<u64>1 << w_shift) - 1);
+    const hi = lo + (<u64>1 << w_shift);
+    if (lo < load<u64>(c + CPU_HUGE_LO)) store<u64>(c + CPU_HUGE_LO, lo);
+    if (hi > load<u64>(c + CPU_HUGE_HI)) store<u64>(c + CPU_HUGE_HI, hi);
+    fp_set(lo, w_shift, w_base, kinds, fp_scratch);
+  } else {
+    fp_set(va & ~(<u64>4095), 12, w_pfn, kinds, fp_scratch);
+  }
+  return 0;
+}
+
+// After a page fault the CPU holds no translation for the faulting address (SDM 4.10.4.1).
+export function tlb_fault_invalidate(va: u64): void {
+  const c = cpu_rec(cur_cpu);
+  const asid = load<u32>(c + CPU_ASID);
+  fp_invalidate();
+  if (tlb_mode == TLB_OFF) {
+    const e = load<u32>(c + CPU_TLB) + off_off + ((<u32>(va >> 12) & (off_entries - 1)) << 4);
+    store<u64>(e, 0);
+    return;
+  }
+  const cpub = load<u32>(c + CPU_TLB);
+  for (let l: u32 = 0; l < 4; l++) invalidate_va_level(cpub, l, va, asid);
+  pwc_flush(cpub, asid, true, va);
+}
+
+// --- software page-table lookups (no A/D updates) -----------------------------------------
+
+let sw_e: u64 = 0; // leaf entry
+let sw_shift: u32 = 0;
+let sw_rw: bool = false;
+let sw_nx: bool = false;
+
+// The leaf translating va as the hardware would see it: false if not present.
+export function sw_lookup(mm: u32, va: u64): bool {
+  let table = load<u32>(mm + T.MM_PGD);
+  let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
+  let rw = true, nx = false;
+  while (true) {
+    const e = load<u64>(entry_host(table, <u32>(va >> shift) & 511));
+    if ((e & _PAGE_PRESENT) == 0) return false;
+    rw = rw && (e & _PAGE_RW) != 0;
+    nx = nx || (e & _PAGE_NX) != 0;
+    if (shift == 12 || (shift <= 30 && (e & _PAGE_PSE) != 0)) {
+      sw_e = e; sw_shift = shift; sw_rw = rw; sw_nx = nx;
+      return true;
+    }
+    table = <u32>((e & PTE_PFN_MASK) >> 12);
+    shift -= 9;
+  }
+}
+
+// Would the page table allow this access now? (a fault that finds yes is spurious)
+export function pt_allows(mm: u32, va: u64, kind: u32): bool {
+  if (!sw_lookup(mm, va)) return false;
+  if (kind == K_WRITE) return sw_rw;
+  if (kind == K_FETCH) return !sw_nx;
+  return true;
+}
+
+// --- stale-entry check ------------------------------------------------------------------------
+
+
+function record_stale(cpu: u32, va: u64, kind: u32, have_pfn: u32, have_fl: u32, pte: u64): void {
+  cnt_inc(cpu, C_STALE);
+  const info = LAYOUT_COUNTERS + CNT_TLB_INFO;
+  if (load<f64>(info) != 0) return;
+  store<f64>(info, 1);
+  store<f64>(info + 8, <f64>cpu);
+  store<f64>(info + 16, <f64>va);
+  store<f64>(info + 24, <f64>kind); // 1 TLB entry, 2 walk-cache entry
+  store<f64>(info + 32, <f64>have_pfn); // cached frame / table
+  store<f64>(info + 40, <f64>(have_fl & (EF_W | EF_NX))); // cached permissions: 1 writable, 4 no-exec
+  store<f64>(info + 48, (pte & _PAGE_PRESENT) != 0 ? <f64>((pte & PTE_PFN_MASK) >> 12) : -1); // page table's frame
+  store<f64>(info + 56, <f64>(pte & 0xfff) + ((pte & _PAGE_NX) != 0 ? 4096 : 0)); // its flag bits (4096: NX)
+}
+
+// A cached leaf translation must map, page by page, what the page table maps now,
+// and grant no permission the page table does not.
+function check_leaf_entry(cpu: u32, e: u32): void {
+  const t = load<u64>(e);
+  const mm = asid_owner_mm(cpu, tag_asid(t));
+  if (mm == 0) return;
+  const s = tag_shift(t);
+  const base = tag_base(t);
+  const pfn = load<u32>(e, 8);
+  const fl = load<u32>(e, 12);
+  const end = base + (<u64>1 << s);
+  let v = base;
+  while (v < end) {
+    if (!sw_lookup(mm, v)) { record_stale(cpu, v, 1, pfn, fl, 0); return; }
+    const lpfn = <u32>((sw_e & PTE_PFN_MASK) >> 12) + (<u32>(v >> 12) & ((<u32>1 << (sw_shift - 12)) - 1));
+    if (lpfn != pfn + <u32>((v - base) >> 12) || ((fl & EF_W) != 0 && !sw_rw) || ((fl & EF_NX) == 0 && sw_nx)) {
+      record_stale(cpu, v, 1, pfn, fl, sw_e);
+      return;
+    }
+    const step = <u64>1 << min<u32>(sw_shift, s);
+    v = (v & ~(step - 1)) + step;
+  }
+}
+
+function check_pwc_entry(cpu: u32, mm0: u32, e: u32, i: u32): void {
+  const t = load<u64>(e);
+  const mm = asid_owner_mm(cpu, tag_asid(t));
+  if (mm == 0) return;
+  const s = PWC_SHIFT[i];
+  const va = (t >> 14) << s;
+  let table = load<u32>(mm + T.MM_PGD);
+  let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
+  let rw = true, nx = false;
+  while (true) {
+    const x = load<u64>(entry_host(table, <u32>(va >> shift) & 511));
+    if ((x & _PAGE_PRESENT) == 0 || (shift <= 30 && (x & _PAGE_PSE) != 0)) { record_stale(cpu, va, 2, load<u32>(e, 8), load<u32>(e, 12), x); return; }
+    rw = rw && (x & _PAGE_RW) != 0;
+    nx = nx || (x & _PAGE_NX) != 0;
+    const next = <u32>((x & PTE_PFN_MASK) >> 12);
+    if (shift == s) {
+      const fl = load<u32>(e, 12);
+      if (next != load<u32>(e, 8) || ((fl & EF_W) != 0 && !rw) || ((fl & EF_NX) == 0 && nx)) record_stale(cpu, va, 2, load<u32>(e, 8), fl, x);
+      return;
+    }
+    table = next;
+    shift -= 9;
+  }
+}
+
+// Check every cached translation of every CPU (run at the end of each core call when
+// the check is on).
+export function tlb_check_all(): void {
+  for (let cpu: u32 = 0; cpu < tlb_ncpus; cpu++) {
+    const cpub = load<u32>(cpu_rec(cpu) + CPU_TLB);
+    if (tlb_mode == TLB_OFF) {
+      for (let i: u32 = 0; i < off_entries; i++) {
+        const e = cpub + off_off + (i << 4);
+        if ((load<u64>(e) & 1) != 0) check_leaf_entry(cpu, e);
+      }
+      continue;
+    }
+    for (let k: u32 = 0; k < nr_arrays; k++) {
+      const a = arr(k);
+      const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
+      const base = cpub + load<u32>(a, A_OFF);
+      for (let i: u32 = 0; i < n; i++) {
+        const e = base + (i << 4);
+        if ((load<u64>(e) & 1) != 0) check_leaf_entry(cpu, e);
+      }
+    }
+    for (let k: u32 = 0; k < 4; k++) {
+      const a = pwc_rec(k);
+      const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
+      const base = cpub + load<u32>(a, A_OFF);
+      for (let i: u32 = 0; i < n; i++) {
+        const e = base + (i << 4);
+        if ((load<u64>(e) & 1) != 0) check_pwc_entry(cpu, 0, e, k);
+      }
+    }
+  }
+}
+
+// Test hook: how many valid entries `cpu` holds in level l (all levels: l = 4).
+export function tlb_valid_entries(cpu: u32, l: u32): u32 {
+  if (cpu >= tlb_ncpus) return 0;
+  const cpub = load<u32>(cpu_rec(cpu) + CPU_TLB);
+  let count: u32 = 0;
+  if (tlb_mode == TLB_OFF) {
+    for (let i: u32 = 0; i < off_entries; i++) if ((load<u64>(cpub + off_off + (i << 4)) & 1) != 0) count++;
+    return count;
+  }
+  for (let lv: u32 = 0; lv < 4; lv++) {
+    if (l != 4 && lv != l) continue;
+    if (lv == LV_L2I && !l2i_separate) continue;
+    for (let k: u32 = 0; k < level_n(lv); k++) {
+      const a = level_arr(lv, k);
+      const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
+      const base = cpub + load<u32>(a, A_OFF);
+      for (let i: u32 = 0; i < n; i++) if ((load<u64>(base + (i << 4)) & 1) != 0) count++;
+    }
+  }
+  return count;
 }

@@ -34,6 +34,8 @@ import * as H from "./huge_memory";
 import { shmem_do_fault, shmem_wp_page_shared } from "./shmem";
 import { hugetlb_fault, unmap_hugepage_range, hugetlb_free_pgd_range, hugetlb_vma_close } from "./hugetlb";
 import { knob, K_V_COW_REUSE_LARGE, K_V_MTHP_ORDER_SELECTION, K_V_MAX_ANON_FOLIO_ORDER } from "../kernel/sysfs";
+import { race_active, race_lock_point, LP_ANON_PTL } from "../arch/race";
+import { K_V_MTHP_ON_RACE } from "../kernel/sysfs";
 
 // vm_fault_t
 export const VM_FAULT_OOM: u32 = 0x000001;
@@ -248,21 +250,41 @@ export function do_anonymous_page(vma: u32): u32 {
   }
   const r = vmf_anon_prepare(vma);
   if (r) return r;
-  const folio = alloc_anon_folio(vma, vmf_address, ptes);
+  let folio = alloc_anon_folio(vma, vmf_address, ptes);
   if (folio == 0xffffffff) return 0;
   if (folio == 0) return VM_FAULT_OOM;
-  const large = (folio & 0x80000000) == 0;
-  const pfn = large ? load<u32>(folio, T.F_PFN) : folio & 0x7fffffff;
-  const nr: u32 = large ? folio_nr_pages(folio) : 1;
-  const addr = vmf_address & ~((<u64>nr << 12) - 1);
+  let large: bool, pfn: u32, nr: u32, addr: u64, ptep: u32;
+  while (true) {
+    large = (folio & 0x80000000) == 0;
+    pfn = large ? load<u32>(folio, T.F_PFN) : folio & 0x7fffffff;
+    nr = large ? folio_nr_pages(folio) : 1;
+    addr = vmf_address & ~((<u64>nr << 12) - 1);
+    ptep = ptes + ((<u32>(addr >> 12) & 511) << 3);
+    if (race_active) {
+      // pte_offset_map_lock(): another thread of this mm may get the PTL first (arch/race.ts)
+      const sv = vmf_vma, sa = vmf_address, sf = vmf_flags, su = vmf_pud, sp = vmf_pmd, st = vmf_pte, so = vmf_orig_pte;
+      race_lock_point(LP_ANON_PTL);
+      vmf_vma = sv; vmf_address = sa; vmf_flags = sf; vmf_pud = su; vmf_pmd = sp; vmf_pte = st; vmf_orig_pte = so;
+    }
+    if (pte_range_none(ptep, nr)) break;
+    // raced: release the folio; V2 mthp.onRace decides what the fault does next
+    if (large) folio_put(folio, 0); else folio_put(0, pfn);
+    const v = knob(K_V_MTHP_ON_RACE);
+    if (v == 0 || !large || load<u64>(ptes + ((<u32>(vmf_address >> 12) & 511) << 3)) != 0) return 0;
+    if (v == 1) {
+      // retry-lower-order (seed 002 v1: order--; goto retry): the highest order still all-none
+      folio = alloc_anon_folio(vma, vmf_address, ptes);
+      if (folio == 0xffffffff) return 0;
+    } else {
+      // fallback-order0-now
+      const p0 = folio_alloc_small(false);
+      if (p0 != 0) clear_page_contents(p0);
+      folio = p0 == 0 ? 0 : p0 | 0x80000000;
+    }
+    if (folio == 0) return VM_FAULT_OOM;
+  }
   let entry = pfn_pte(pfn, prot);
   if (load<u64>(vma + T.V_FLAGS) & T.VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
-  const ptep = ptes + ((<u32>(addr >> 12) & 511) << 3);
-  if (!pte_range_none(ptep, nr)) {
-    // raced: release the folio and let the access fault again
-    if (large) folio_put(folio, 0); else folio_put(0, pfn);
-    return 0;
-  }
   if (large) {
     store<i32>(folio, load<i32>(folio, T.F_REFCOUNT) + <i32>nr - 1, T.F_REFCOUNT);
     count_mthp_stat(folio_order(folio), MTHP_STAT_ANON_FAULT_ALLOC);

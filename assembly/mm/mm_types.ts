@@ -30,6 +30,9 @@ export const MM_STACK_VM: u32 = 140;
 export const MM_DATA_VM: u32 = 144; // u64 pages
 export const MM_LOCKED_VM: u32 = 152; // u64
 export const MM_COMMITTED: u32 = 160; // i64 pages charged (VM_ACCOUNT)
+// TLB model (arch/cpu.ts), at the end of the 256-byte record
+export const MM_HW_ASID: u32 = 244; // u32 arm64 ASID: generation << 8 | asid
+export const MM_TLB_GEN: u32 = 248; // u64 context.tlb_gen (inc_mm_tlb_gen)
 
 export const MMF_HUGE_ZERO_FOLIO: u32 = 1 << 0;
 export const MMF_DISABLE_THP_COMPLETELY: u32 = 1 << 1;

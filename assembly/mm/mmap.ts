@@ -77,7 +77,20 @@ export function task_by_pid(pid: u32): u32 {
 }
 
 export function nr_pids(): u32 { return next_pid; }
-export function task_slot(pid: u32): u32 { return load<u32>(task_table + 4 * pid); }
+// The task of pid for loops that visit every mm once: 0 for a thread (sys_clone_thread)
+// whose mm an earlier live task of its thread group already has.
+export function task_slot(pid: u32): u32 {
+  const t = load<u32>(task_table + 4 * pid);
+  if (t == 0) return 0;
+  const g = load<u32>(t + T.T_TGID);
+  if (g == pid) return t;
+  const mm = load<u32>(t + T.T_MM);
+  for (let q = g; q < pid; q++) {
+    const o = load<u32>(task_table + 4 * q);
+    if (o != 0 && load<u32>(o + T.T_ALIVE) != 0 && load<u32>(o + T.T_MM) == mm) return 0;
+  }
+  return t;
+}
 
 export function task_create(mm: u32): u32 {
   if (next_pid >= task_table_cap) {

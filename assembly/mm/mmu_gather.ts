@@ -78,16 +78,14 @@ function tlb_get_unmap_shift(): u32 {
 // x86 tlb_flush()
 function tlb_flush(): void {
   if (tlb_fullmm || tlb_need_flush_all) {
-    flush_tlb_mm_range(tlb_mm, 0, TLB_FLUSH_ALL, 12, true);
+    flush_tlb_mm_range(tlb_mm, 0, TLB_FLUSH_ALL, tlb_get_unmap_shift(), tlb_freed_tables);
   } else if (tlb_end != 0) {
     flush_tlb_mm_range(tlb_mm, tlb_start, tlb_end, tlb_get_unmap_shift(), tlb_freed_tables);
   }
 }
 
 function tlb_flush_mmu_tlbonly(): void {
-  if (!(tlb_freed_tables || tlb_cleared_ptes || tlb_cleared_pmds || tlb_cleared_puds)) {
-    if (!tlb_fullmm) return;
-  }
+  if (!(tlb_freed_tables || tlb_cleared_ptes || tlb_cleared_pmds || tlb_cleared_puds)) return;
   if (tlb_end == 0 && !tlb_fullmm) return;
   tlb_flush();
   __tlb_reset_range();

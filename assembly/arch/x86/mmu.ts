@@ -1,14 +1,14 @@
-// The CPU side: the hardware page walk (setting A/D like the MMU does), the
-// user page-fault entry (arch/x86/mm/fault.c: do_user_addr_fault) and the
-// batched access loop that executes the host's command buffer.
+// The CPU side of an access: address translation through the TLB model
+// (arch/tlb_model.ts), the user page-fault entry (arch/x86/mm/fault.c:
+// do_user_addr_fault) and the batched access loop that executes the host's
+// command buffer, each command on the CPU of its task (arch/cpu.ts).
 
 import * as T from "../../mm/mm_types";
 import {
   LAYOUT_CMD, CMD_RECORD_SIZE, LAYOUT_RES, RES_RECORD_SIZE, OP_LOAD, OP_STORE, OP_TOUCH, OP_VERIFY, OP_FILL,
-  CMDF_WRITE, SIG_NONE, SIG_SEGV, SIG_BUS, SIG_OOM, SIG_HOSTMEM,
+  OP_RANDOM, CMDF_WRITE, CMDF_FETCH, CMDF_RACE, CMDF_RACE_START, SIG_NONE, SIG_SEGV, SIG_BUS, SIG_OOM, SIG_HOSTMEM,
 } from "../../layout";
-import { _PAGE_PRESENT, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, PTE_PFN_MASK } from "./pgtable_types";
-import { pfn_to_host, data_mode, pbtab, PB_SIZE, PB_DATA } from "../../mm/page_alloc";
+import { pfn_to_host, data_mode } from "../../mm/page_alloc";
 import { page_mark_nonzero, page_maybe_nonzero } from "../../mm/folio";
 import { find_vma, task_by_pid } from "../../mm/mmap";
 import {
@@ -16,49 +16,16 @@ import {
   VM_FAULT_ERROR, VM_FAULT_HWPOISON,
 } from "../../mm/memory";
 import { hostmem_exhausted } from "../../lib/hostmem";
+import {
+  tlb_translate, t_pfn, t_from_tlb, tlb_fault_invalidate, pt_allows, fp_base, fp_shift, fp_pfn, fp_pmask, fp_kinds,
+  fp_hit, fp_flush, fp_invalidate, cnt_inc, cnt_add, cur_cpu, K_READ, K_WRITE, K_FETCH, C_LOADS, C_STORES,
+  C_FETCHES, C_FAULTS, C_SPURIOUS, X86_PF_PROT, X86_PF_WRITE, X86_PF_USER, X86_PF_INSTR,
+} from "../tlb_model";
+import { sched_task } from "../cpu";
+import { contpte_on, contpte_reconcile } from "../contpte";
+import { race_begin, race_add, race_end, race_lock_point, LP_FAULT } from "../race";
 
-export const X86_PF_PROT: u32 = 1;
-export const X86_PF_WRITE: u32 = 2;
-export const X86_PF_USER: u32 = 4;
-
-// result of the last walk
-export let walk_pfn: u32 = 0; // 4 KiB frame of the accessed byte
-export let walk_level: u32 = 0; // 1 = PTE, 2 = PMD leaf, 3 = PUD leaf
-export let walk_refs: u32 = 0; // memory references made by the last walk
-
-@inline function entry_host(table_pfn: u32, idx: u32): u32 {
-  return load<u32>(pbtab + (table_pfn >> 9) * PB_SIZE + PB_DATA) + ((table_pfn & 511) << 12) + (idx << 3);
-}
-
-// One hardware walk. Returns 0 (walk_pfn set) or an x86 page-fault error code | 0x100.
-export function hw_walk(mm: u32, addr: u64, write: bool): u32 {
-  const need: u64 = write ? _PAGE_PRESENT | _PAGE_RW : _PAGE_PRESENT;
-  const pf: u32 = 0x100 | X86_PF_USER | (write ? X86_PF_WRITE : 0);
-  let table = load<u32>(mm + T.MM_PGD);
-  let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
-  let refs: u32 = 0;
-  while (true) {
-    const p = entry_host(table, <u32>(addr >> shift) & 511);
-    let e = load<u64>(p);
-    refs++;
-    if ((e & _PAGE_PRESENT) == 0) { walk_refs = refs; return pf; }
-    if ((e & need) != need) { walk_refs = refs; return pf | X86_PF_PROT; }
-    const leaf = shift == 12 || (shift <= 30 && (e & _PAGE_PSE) != 0);
-    // the MMU sets A on every level it uses and D on the leaf of a write
-    let ne = e | _PAGE_ACCESSED;
-    if (leaf && write) ne |= _PAGE_DIRTY;
-    if (ne != e) store<u64>(p, ne);
-    const pfn = <u32>((e & PTE_PFN_MASK) >> 12);
-    if (leaf) {
-      walk_pfn = pfn + (<u32>(addr >> 12) & ((<u32>1 << (shift - 12)) - 1));
-      walk_level = shift == 12 ? 1 : shift == 21 ? 2 : 3;
-      walk_refs = refs;
-      return 0;
-    }
-    table = pfn;
-    shift -= 9;
-  }
-}
+export { X86_PF_PROT, X86_PF_WRITE, X86_PF_USER, X86_PF_INSTR };
 
 // x86 access_error()
 function access_error(error_code: u32, vma: u32): bool {
@@ -70,6 +37,7 @@ function access_error(error_code: u32, vma: u32): bool {
 
 // do_user_addr_fault(): returns a SIG_* code (SIG_NONE when the fault was handled)
 export function do_user_addr_fault(task: u32, addr: u64, error_code: u32): i32 {
+  race_lock_point(LP_FAULT);
   const mm = load<u32>(task + T.T_MM);
   const vma = find_vma(mm, addr);
   if (vma == 0 || load<u64>(vma + T.V_START) > addr) return SIG_SEGV; // bad_area (no stack expansion)
@@ -87,13 +55,22 @@ export function do_user_addr_fault(task: u32, addr: u64, error_code: u32): i32 {
 
 export let access_faults: u32 = 0; // faults taken by the current command
 export let access_sig_addr: u64 = 0;
+let walk_pfn: u32 = 0; // frame of the last translated byte
 
 // Translate addr for an access, faulting as needed. Returns SIG_*.
-@inline function translate(task: u32, mm: u32, addr: u64, write: bool): i32 {
-  for (let tries = 0; tries < 16; tries++) {
-    const r = hw_walk(mm, addr, write);
-    if (r == 0) return SIG_NONE;
+function translate(task: u32, mm: u32, addr: u64, kind: u32): i32 {
+  for (let tries = 0; tries < 64; tries++) {
+    const r = tlb_translate(mm, addr, kind);
+    if (r == 0) { walk_pfn = t_pfn; return SIG_NONE; }
+    // the fault drops every translation of addr on this CPU (SDM 4.10.4.1)
+    tlb_fault_invalidate(addr);
+    const cpu = cur_cpu;
+    cnt_inc(cpu, C_FAULTS);
+    if (t_from_tlb && pt_allows(mm, addr, kind)) cnt_inc(cpu, C_SPURIOUS);
     const sig = do_user_addr_fault(task, addr, r & 0xff);
+    // another thread may have run at a lock point: back to this task's CPU
+    sched_task(task);
+    if (contpte_on) contpte_reconcile(mm, addr & ~(<u64>4095), (addr & ~(<u64>4095)) + 4096, true);
     if (sig != SIG_NONE) { access_sig_addr = addr; return sig; }
     access_faults++;
   }
@@ -105,76 +82,165 @@ export let access_sig_addr: u64 = 0;
   return (gen * 16 + <u32>(off >> 12)) & 0xff;
 }
 
+// One access of `kind`; the fast path is the last translation (see tlb_model.ts).
+@inline function access(task: u32, mm: u32, a: u64, kind: u32): i32 {
+  if (((a ^ fp_base) >> fp_shift) == 0 && ((fp_kinds >> kind) & 1) != 0) {
+    walk_pfn = fp_pfn + (<u32>(a >> 12) & fp_pmask);
+    fp_hit();
+    return SIG_NONE;
+  }
+  return translate(task, mm, a, kind);
+}
+
+// splitmix64: the random stream of OP_RANDOM
+@inline function splitmix(x: u64): u64 {
+  let z = x;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+  return z ^ (z >> 31);
+}
+
+// Execute command i of the command buffer on the CPU of its task.
+function exec_command(i: u32): void {
+  const c = LAYOUT_CMD + i * CMD_RECORD_SIZE;
+  const r = LAYOUT_RES + i * RES_RECORD_SIZE;
+  const w0 = load<u32>(c);
+  const op = w0 & 0xff;
+  const flags = (w0 >> 8) & 0xff;
+  const arg = w0 >> 16;
+  const task = task_by_pid(load<u32>(c, 4));
+  store<i32>(r, SIG_NONE);
+  store<u32>(r, 0, 4);
+  store<f64>(r, 0, 8);
+  store<f64>(r, 0, 16);
+  store<f64>(r, 0, 24);
+  if (task == 0) { store<i32>(r, -1); return; }
+  sched_task(task);
+  const mm = load<u32>(task + T.T_MM);
+  const addr = <u64>load<f64>(c, 8);
+  const len = <u64>load<f64>(c, 16);
+  let stride = <u64>load<f64>(c, 24);
+  const base = <u64>load<f64>(c, 32);
+  access_faults = 0;
+  let sig: i32 = SIG_NONE;
+  let n: u64 = 0; // accesses made
+  let kind: u32 = K_READ;
+  if (op == OP_LOAD || op == OP_STORE) {
+    const write = op == OP_STORE;
+    kind = write ? K_WRITE : K_READ;
+    sig = access(task, mm, addr, kind);
+    n = 1;
+    if (sig == SIG_NONE) {
+      if (data_mode) {
+        const h = pfn_to_host(walk_pfn) + (<u32>addr & 4095);
+        if (write) store<u8>(h, <u8>arg); else store<u32>(r, load<u8>(h), 4);
+      } else if (write) {
+        if (arg != 0) page_mark_nonzero(walk_pfn);
+      } else {
+        store<u32>(r, page_maybe_nonzero(walk_pfn) ? 0x100 : 0, 4); // 0x100: content unknown
+      }
+    }
+  } else if (op == OP_TOUCH || op == OP_FILL) {
+    const write = op == OP_FILL || (flags & CMDF_WRITE) != 0;
+    kind = write ? K_WRITE : (flags & CMDF_FETCH) != 0 ? K_FETCH : K_READ;
+    if (stride == 0) stride = 4096;
+    const end = addr + len;
+    if (!write) {
+      for (let a = addr; a < end; a += stride) {
+        sig = access(task, mm, a, kind);
+        if (sig != SIG_NONE) break;
+        n++;
+      }
+    } else {
+      for (let a = addr; a < end; a += stride) {
+        sig = access(task, mm, a, K_WRITE);
+        if (sig != SIG_NONE) break;
+        n++;
+        const v = op == OP_FILL ? arg : pattern(a - base, arg);
+        if (data_mode) store<u8>(pfn_to_host(walk_pfn) + (<u32>a & 4095), <u8>v);
+        else if (v != 0) page_mark_nonzero(walk_pfn);
+      }
+    }
+  } else if (op == OP_RANDOM) {
+    const write = (flags & CMDF_WRITE) != 0;
+    kind = write ? K_WRITE : (flags & CMDF_FETCH) != 0 ? K_FETCH : K_READ;
+    const count = stride;
+    let granule = <u64>load<f64>(c, 40);
+    if (granule == 0) granule = 64;
+    const units = len / granule;
+    let x = base;
+    if (units != 0) {
+      for (let k: u64 = 0; k < count; k++) {
+        x += 0x9e3779b97f4a7c15;
+        const a = addr + (splitmix(x) % units) * granule;
+        sig = access(task, mm, a, kind);
+        if (sig != SIG_NONE) break;
+        n++;
+        if (write) {
+          if (data_mode) store<u8>(pfn_to_host(walk_pfn) + (<u32>a & 4095), <u8>arg);
+          else if (arg != 0) page_mark_nonzero(walk_pfn);
+        }
+      }
+    }
+  } else if (op == OP_VERIFY) {
+    if (stride == 0) stride = 4096;
+    const end = addr + len;
+    let count: f64 = 0;
+    for (let a = addr; a < end; a += stride) {
+      sig = access(task, mm, a, K_READ);
+      if (sig != SIG_NONE) break;
+      n++;
+      const want = arg == 0 ? 0 : pattern(a - base, arg);
+      const got = data_mode ? <u32>load<u8>(pfn_to_host(walk_pfn) + (<u32>a & 4095)) : 0;
+      if (got != want) {
+        if (count == 0) {
+          store<f64>(r, <f64>a, 16);
+          store<u32>(r, got | (want << 8), 4);
+        }
+        count += 1;
+      }
+    }
+    store<f64>(r, count, 24);
+  }
+  fp_flush();
+  cnt_add(cur_cpu, kind == K_WRITE ? C_STORES : kind == K_FETCH ? C_FETCHES : C_LOADS, n + (sig != SIG_NONE ? 1 : 0));
+  store<i32>(r, sig);
+  store<f64>(r, <f64>access_faults, 8);
+  if (sig != SIG_NONE) store<f64>(r, <f64>access_sig_addr, 16);
+}
+
+// A pending access of a race group runs now, inside a lock point of another one.
+export function exec_nested(i: u32): void {
+  const faults = access_faults;
+  const sig_addr = access_sig_addr;
+  const pfn = walk_pfn;
+  fp_invalidate();
+  exec_command(i);
+  access_faults = faults;
+  access_sig_addr = sig_addr;
+  walk_pfn = pfn;
+  fp_invalidate();
+}
+
 // Execute commands [first, first + n) of the command buffer.
 export function run_commands(first: u32, n: u32): void {
-  for (let i = first; i < first + n; i++) {
-    const c = LAYOUT_CMD + i * CMD_RECORD_SIZE;
-    const r = LAYOUT_RES + i * RES_RECORD_SIZE;
-    const w0 = load<u32>(c);
-    const op = w0 & 0xff;
-    const flags = (w0 >> 8) & 0xff;
-    const arg = w0 >> 16;
-    const task = task_by_pid(load<u32>(c, 4));
-    store<i32>(r, SIG_NONE);
-    store<u32>(r, 0, 4);
-    store<f64>(r, 0, 8);
-    store<f64>(r, 0, 16);
-    store<f64>(r, 0, 24);
-    if (task == 0) { store<i32>(r, -1); continue; }
-    const mm = load<u32>(task + T.T_MM);
-    const addr = <u64>load<f64>(c, 8);
-    const len = <u64>load<f64>(c, 16);
-    let stride = <u64>load<f64>(c, 24);
-    const base = <u64>load<f64>(c, 32);
-    access_faults = 0;
-    let sig: i32 = SIG_NONE;
-    if (op == OP_LOAD || op == OP_STORE) {
-      const write = op == OP_STORE;
-      sig = translate(task, mm, addr, write);
-      if (sig == SIG_NONE) {
-        if (data_mode) {
-          const h = pfn_to_host(walk_pfn) + (<u32>addr & 4095);
-          if (write) store<u8>(h, <u8>arg); else store<u32>(r, load<u8>(h), 4);
-        } else if (write) {
-          if (arg != 0) page_mark_nonzero(walk_pfn);
-        } else {
-          store<u32>(r, page_maybe_nonzero(walk_pfn) ? 0x100 : 0, 4); // 0x100: content unknown
-        }
-      }
-    } else if (op == OP_TOUCH || op == OP_FILL) {
-      const write = op == OP_FILL || (flags & CMDF_WRITE) != 0;
-      if (stride == 0) stride = 4096;
-      const end = addr + len;
-      for (let a = addr; a < end; a += stride) {
-        sig = translate(task, mm, a, write);
-        if (sig != SIG_NONE) break;
-        if (write) {
-          const v = op == OP_FILL ? arg : pattern(a - base, arg);
-          if (data_mode) store<u8>(pfn_to_host(walk_pfn) + (<u32>a & 4095), <u8>v);
-          else if (v != 0) page_mark_nonzero(walk_pfn);
-        }
-      }
-    } else if (op == OP_VERIFY) {
-      if (stride == 0) stride = 4096;
-      const end = addr + len;
-      let count: f64 = 0;
-      for (let a = addr; a < end; a += stride) {
-        sig = translate(task, mm, a, false);
-        if (sig != SIG_NONE) break;
-        const want = arg == 0 ? 0 : pattern(a - base, arg);
-        const got = data_mode ? <u32>load<u8>(pfn_to_host(walk_pfn) + (<u32>a & 4095)) : 0;
-        if (got != want) {
-          if (count == 0) {
-            store<f64>(r, <f64>a, 16);
-            store<u32>(r, got | (want << 8), 4);
-          }
-          count += 1;
-        }
-      }
-      store<f64>(r, count, 24);
+  let i = first;
+  const end = first + n;
+  while (i < end) {
+    const fl = (load<u32>(LAYOUT_CMD + i * CMD_RECORD_SIZE) >> 8) & 0xff;
+    if ((fl & CMDF_RACE_START) == 0) { exec_command(i); i++; continue; }
+    // a race group: this command and the following CMDF_RACE ones run concurrently
+    let j = i + 1;
+    while (j < end) {
+      const f2 = (load<u32>(LAYOUT_CMD + j * CMD_RECORD_SIZE) >> 8) & 0xff;
+      if ((f2 & CMDF_RACE) == 0 || (f2 & CMDF_RACE_START) != 0) break;
+      j++;
     }
-    store<i32>(r, sig);
-    store<f64>(r, <f64>access_faults, 8);
-    if (sig != SIG_NONE) store<f64>(r, <f64>access_sig_addr, 16);
+    race_begin(<u64>load<f64>(LAYOUT_CMD + i * CMD_RECORD_SIZE, 40), (fl >> 4) & 3);
+    for (let k = i + 1; k < j; k++) race_add(k);
+    exec_command(i);
+    race_end();
+    i = j;
   }
+  fp_invalidate();
 }

@@ -9,6 +9,7 @@ import { frame_ptr_alloc, frame_ptr, FT_PGTABLE } from "../../mm/folio";
 import { mod_node_page_state, NR_PAGETABLE } from "../../mm/vmstat";
 import { MM_PGTABLES_BYTES } from "../../mm/mm_types";
 import { _PAGE_TABLE, PTE_PFN_MASK } from "./pgtable_types";
+import { contpte_on, contpte_set_ptes } from "../contpte";
 
 export const PT_LEVEL_PTE: u32 = 1;
 export const PT_LEVEL_PMD: u32 = 2;
@@ -72,9 +73,11 @@ export function set_ptes(ptep: u32, entry: u64, nr: u32): void {
       v = i64x2.add(v, step);
     }
     if (i < nr) store<u64>(ptep + (i << 3), entry + (<u64>i << 12));
-    return;
+  } else {
+    for (let i: u32 = 0; i < nr; i++) store<u64>(ptep + (i << 3), entry + (<u64>i << 12));
   }
-  for (let i: u32 = 0; i < nr; i++) store<u64>(ptep + (i << 3), entry + (<u64>i << 12));
+  // arm64 set_ptes(nr > 1) -> contpte_set_ptes()
+  if (contpte_on && nr > 1) contpte_set_ptes(ptep, nr);
 }
 
 // Build a whole 512-entry table mapping 512 consecutive pfns (PMD split, PUD split):
@@ -95,6 +98,7 @@ export function fill_pte_table(table: u32, entry: u64): void {
     v2 = i64x2.add(v2, step);
     v3 = i64x2.add(v3, step);
   }
+  if (contpte_on) contpte_set_ptes(table, 512);
 }
 
 // Fill a table with one repeated entry (e.g. 512 zero-page PTEs).

@@ -18,11 +18,14 @@ export const _PAGE_PAT_LARGE: u64 = 1 << 12;
 export const _PAGE_DEVMAP: u64 = <u64>1 << 57; // SOFTW4, <= 6.15 only (DAX-2024 variant)
 export const _PAGE_SAVED_DIRTY: u64 = <u64>1 << 58; // SOFTW5
 export const _PAGE_NX: u64 = <u64>1 << 63;
+// arm64 PTE_CONT (bit 52, spec §1.4), kept in an x86 software-available bit by the contpte
+// presets (arch/contpte.ts); never set on x86 presets
+export const _PAGE_CONT: u64 = <u64>1 << 52;
 export const PTE_PFN_MASK: u64 = 0x000ffffffffff000;
 
 // _PAGE_CHG_MASK: bits pte_modify() keeps from the old entry
 export const _PAGE_CHG_MASK: u64 = PTE_PFN_MASK | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED |
-  _PAGE_DIRTY | _PAGE_SAVED_DIRTY | _PAGE_SOFT_DIRTY | _PAGE_UFFD_WP | _PAGE_PSE /* PAT at PTE */;
+  _PAGE_DIRTY | _PAGE_SAVED_DIRTY | _PAGE_SOFT_DIRTY | _PAGE_UFFD_WP | _PAGE_PSE /* PAT at PTE */ | _PAGE_CONT;
 export const _HPAGE_CHG_MASK: u64 = _PAGE_CHG_MASK | _PAGE_PSE | _PAGE_PAT_LARGE;
 
 // table (non-leaf) entries: _PAGE_TABLE

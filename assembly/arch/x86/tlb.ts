@@ -1,27 +1,24 @@
 // TLB flush primitives (arch/x86/mm/tlb.c, arch/x86/include/asm/tlbflush.h).
 //
-// The core calls these exactly where the kernel flushes. They drive the
-// hardware TLB model (arch/tlb_model.ts) and count the kernel's vmstat
-// events. flush_tlb_mm_range() turns into a full flush of the mm when the
-// range covers more than tlb_single_page_flush_ceiling (33) strides.
+// The mm code calls these exactly where the kernel flushes (KERNEL-SPEC §11). On the
+// x86 presets they run the kernel's flush_tlb_mm_range() (arch/cpu.ts): a full flush
+// above tlb_single_page_flush_ceiling (33) strides, shootdown IPIs to the other CPUs
+// of mm_cpumask. On the arm64 presets the same call sites run arm64's flushes
+// (broadcast TLBIs; flush_pmd_tlb_range/flush_pud_tlb_range use the huge stride
+// there). With contpte, the blocks of the range get their fold/unfold first.
 
-import {
-  count_vm_event, NR_TLB_LOCAL_FLUSH_ONE, NR_TLB_LOCAL_FLUSH_ALL,
-} from "../../mm/vmstat";
-import { tlbm_flush_range, tlbm_flush_mm } from "../tlb_model";
+import { tlb_arch, ARCH_X86 } from "../tlb_model";
+import { x86_flush_tlb_mm_range, arm64_flush_tlb_range, arm64_flush_tlb_mm, TLB_FLUSH_ALL as ALL } from "../cpu";
+import { contpte_on, contpte_reconcile } from "../contpte";
 
-export const TLB_FLUSH_ALL: u64 = 0xffffffffffffffff;
-export let tlb_single_page_flush_ceiling: u64 = 33;
+export const TLB_FLUSH_ALL: u64 = ALL;
+export { tlb_single_page_flush_ceiling } from "../cpu";
 
 // flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables)
 export function flush_tlb_mm_range(mm: u32, start: u64, end: u64, stride_shift: u32, freed_tables: bool): void {
-  if (end != TLB_FLUSH_ALL && ((end - start) >> stride_shift) <= tlb_single_page_flush_ceiling) {
-    count_vm_event(NR_TLB_LOCAL_FLUSH_ONE);
-    tlbm_flush_range(mm, start, end, stride_shift, freed_tables);
-  } else {
-    count_vm_event(NR_TLB_LOCAL_FLUSH_ALL);
-    tlbm_flush_mm(mm);
-  }
+  if (contpte_on) contpte_reconcile(mm, end == TLB_FLUSH_ALL ? 0 : start, end, false);
+  if (tlb_arch == ARCH_X86) x86_flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables);
+  else arm64_flush_tlb_range(mm, start, end, stride_shift, !freed_tables);
 }
 
 // flush_tlb_range(vma, start, end): stride PAGE_SHIFT (huge page shift for hugetlb VMAs)
@@ -29,18 +26,35 @@ export function flush_tlb_mm_range(mm: u32, start: u64, end: u64, stride_shift: 
   flush_tlb_mm_range(mm, start, end, stride_shift, true);
 }
 
+// flush_tlb_page(): one 4K entry, freed_tables = false
 @inline export function flush_tlb_page(mm: u32, addr: u64): void {
   flush_tlb_mm_range(mm, addr, addr + 4096, 12, false);
 }
 
 // x86 has no flush_pmd_tlb_range/flush_pud_tlb_range override: both are flush_tlb_range
-@inline export function flush_pmd_tlb_range(mm: u32, start: u64, end: u64): void {
+// (4K stride); arm64 flushes one PMD/PUD-stride entry (__flush_tlb_range, last level).
+export function flush_pmd_tlb_range(mm: u32, start: u64, end: u64): void {
+  if (tlb_arch != ARCH_X86) {
+    if (contpte_on) contpte_reconcile(mm, start, end, false);
+    arm64_flush_tlb_range(mm, start, end, 21, true);
+    return;
+  }
   flush_tlb_mm_range(mm, start, end, 12, true);
 }
-@inline export function flush_pud_tlb_range(mm: u32, start: u64, end: u64): void {
+export function flush_pud_tlb_range(mm: u32, start: u64, end: u64): void {
+  if (tlb_arch != ARCH_X86) {
+    if (contpte_on) contpte_reconcile(mm, start, end, false);
+    arm64_flush_tlb_range(mm, start, end, 30, true);
+    return;
+  }
   flush_tlb_mm_range(mm, start, end, 12, true);
 }
 
 export function flush_tlb_mm(mm: u32): void {
+  if (tlb_arch != ARCH_X86) {
+    if (contpte_on) contpte_reconcile(mm, 0, TLB_FLUSH_ALL, false);
+    arm64_flush_tlb_mm(mm);
+    return;
+  }
   flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, 12, true);
 }
