@@ -22,8 +22,8 @@ afterAll(() => {
 });
 
 describe('conformance with the kernel oracle', () => {
-  it('has the 40 recorded scenarios and lists only existing ones as passing', () => {
-    expect(scenarios.length).toBe(40);
+  it('has the 40 shared recorded scenarios (and ours, recorded the same way) and lists only existing ones as passing', () => {
+    expect(scenarios.length).toBeGreaterThanOrEqual(40);
     for (const name of passing) expect(scenarios, `passing.txt names '${name}'`).toContain(name);
   });
 

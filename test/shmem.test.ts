@@ -207,3 +207,33 @@ describe('seed 001 team variants (V9 shmem.pmdSplit, V11 fork.filePmd)', () => {
     }
   });
 });
+
+describe('shmem and reclaim/fault-around as 6.18 does them (recorded on the kernel)', () => {
+  it('MADV_PAGEOUT without swap unmaps shmem pages and PMDs; the folios stay cached and refault', async () => {
+    const m = await machine({ 'transparent_hugepage/shmem_enabled': 'always' });
+    const p = m.spawn();
+    const a = memfd(p, 2 * MiB);
+    p.touch(a, 2 * MiB, { write: true });
+    p.madvise(a, 2 * MiB, 'pageout');
+    expect(stats(m, /^thp_split_pmd$/)).toEqual({ thp_split_pmd: 1 });
+    expect(p.status()).toMatchObject({ RssShmem: 0 });
+    expect(m.meminfo()).toMatchObject({ Shmem: 2048, ShmemHugePages: 2048, ShmemPmdMapped: 0, Mapped: 0 });
+    m.checkInvariants();
+    p.touch(a, 4 * KiB);
+    expect(p.status()).toMatchObject({ RssShmem: 2048 });
+    expect(p.verify(a, 2 * MiB, 1).mismatches).toBe(0);
+    m.checkInvariants();
+  });
+
+  it('a read fault maps a whole large folio that fits the VMA and page table, beyond the 64K window', async () => {
+    const m = await machine({ 'transparent_hugepage/shmem_enabled': 'always' });
+    const p = m.spawn();
+    const a = memfd(p, 2 * MiB, 'private|fixed_noreplace');
+    p.touch(a, 2 * MiB);
+    p.touch(a + 4 * KiB, 4 * KiB, { write: true }); // the PMD is zapped, one page copied
+    expect(p.status()).toMatchObject({ RssShmem: 0, RssAnon: 4 });
+    p.touch(a + MiB, 4 * KiB);
+    expect(p.status()).toMatchObject({ RssShmem: 2044, RssAnon: 4, minflt: 3 });
+    m.checkInvariants();
+  });
+});

@@ -20,6 +20,7 @@ import { madvise_collapse } from "./khugepaged";
 import { hugetlb_dontneed, hugetlb_madvise_split, madv_split_valid, hugetlb_collapse, MADV_SPLIT } from "./hugetlb";
 import { shmem_punch_hole } from "./shmem";
 import * as H from "./huge_memory";
+import { shmem_pageout_ptes } from "./shmem";
 
 export const MADV_NORMAL: u32 = 0;
 export const MADV_RANDOM: u32 = 1;
@@ -187,7 +188,13 @@ function madvise_cold_or_pageout(vma: u32, start: u64, end: u64, pageout: bool):
           tlb_remove_pmd_tlb_entry(addr);
         }
         store<u16>(f, load<u16>(f, T.F_FLAGS) & ~T.FF_REFERENCED, T.F_FLAGS);
-        if (pageout) reclaim_anon_folio(f, pfn, vma, pmdp, addr, 1, 2);
+        if (pageout && load<u8>(f, T.F_KIND) == T.FK_SHMEM) {
+          // try_to_unmap(TTU_SPLIT_HUGE_PMD): the PMD is split (zapped, or remapped by
+          // the team variant and then unmapped); no swap: the folio stays cached
+          H.__split_huge_pmd(vma, pmdp, addr, false);
+          const t = load<u64>(pmdp);
+          if (t != 0 && !pmd_trans_huge(t)) shmem_pageout_ptes(vma, table_host(table_of(t)), addr, pfn, 512);
+        } else if (pageout) reclaim_anon_folio(f, pfn, vma, pmdp, addr, 1, 2);
         addr = next;
         continue;
       }
@@ -209,7 +216,8 @@ function madvise_cold_or_pageout(vma: u32, start: u64, end: u64, pageout: bool):
           continue;
         }
       }
-      if (!is_anon_page(f, pfn) || folio_maybe_mapped_shared(f, pfn)) { addr += <u64>nr << 12; continue; }
+      if (folio_maybe_mapped_shared(f, pfn)) { addr += <u64>nr << 12; continue; }
+      const file = !is_anon_page(f, pfn);
       if (!pageout) {
         let young = false;
         for (let i: u32 = 0; i < nr; i++) {
@@ -221,7 +229,10 @@ function madvise_cold_or_pageout(vma: u32, start: u64, end: u64, pageout: bool):
       }
       if (f != 0) store<u16>(f, load<u16>(f, T.F_FLAGS) & ~T.FF_REFERENCED, T.F_FLAGS);
       else store<u32>(frame_ptr(pfn), load<u32>(frame_ptr(pfn)) & ~S_REFERENCED);
-      if (pageout) reclaim_anon_folio(f, pfn, vma, ptep, addr, nr, 1);
+      if (pageout) {
+        if (file) shmem_pageout_ptes(vma, ptep, addr, pfn, nr);
+        else reclaim_anon_folio(f, pfn, vma, ptep, addr, nr, 1);
+      }
       addr += <u64>nr << 12;
     }
   }

@@ -18,7 +18,7 @@ import {
   mm_dec_nr_ptes, fill_pte_table, PT_LEVEL_PTE,
 } from "../arch/x86/pgtable";
 import { pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw } from "./pgtable_generic";
-import { flush_pmd_tlb_range } from "../arch/x86/tlb";
+import { flush_pmd_tlb_range, flush_tlb_range } from "../arch/x86/tlb";
 import {
   folio_alloc_small, folio_alloc_large, page_folio, frame_ptr, folio_nr_pages, clear_page_contents,
   copy_page_contents, page_copy_nonzero, S_FILE, S_DIRTY, S_EXTRA_SHIFT, S_MAPCOUNT_MASK, folio_ref_add,
@@ -367,6 +367,27 @@ function filemap_map_pages(vma: u32, from_pte: u32, to_pte: u32): bool {
       if (load<u64>(vmf_pmd) == 0 && !pte_alloc(mm, vmf_pmd)) return false;
       if (pmd_trans_huge(load<u64>(vmf_pmd))) return true;
     }
+    if (f != 0) {
+      // 6.18 maps a large folio entirely when it lies inside the VMA and one page
+      // table (filemap_map_pages "map entire large folio"), whatever the window
+      const nr = folio_nr_pages(f);
+      const addr0 = addr - ((index - load<u64>(f, T.F_INDEX)) << 12);
+      const end0 = addr0 + (<u64>nr << 12);
+      if (addr0 >= vstart && end0 <= load<u64>(vma + T.V_END) && (addr0 >> 21) == ((end0 - 1) >> 21)) {
+        const head = load<u32>(f, T.F_PFN);
+        for (let k: u32 = 0; k < nr; k++) {
+          const a = addr0 + (<u64>k << 12);
+          const ptep = ptep_of(a);
+          if (load<u64>(ptep) != 0) continue;
+          folio_get_n(f, head + k, 1);
+          set_pte_range(vma, ptep, head + k, 1, a, false, false);
+          rss++;
+          if (a == (vmf_address & ~(<u64>4095))) mapped_fault = true;
+        }
+        p = <u32>((end0 - base) >> 12) - 1;
+        continue;
+      }
+    }
     const ptep = ptep_of(addr);
     if (load<u64>(ptep) != 0) continue;
     folio_get_n(f, pfn, 1);
@@ -519,6 +540,26 @@ export function split_file_pmd(vma: u32, pmdp: u32, haddr: u64): void {
   folio_remove_rmap_entire(f, vma, RMAP_LEVEL_PMD);
   add_mm_counter(mm, MM_SHMEMPAGES, -512);
   folio_put(f, 0);
+}
+
+// shrink_folio_list() for shmem pages MADV_PAGEOUT isolated, without swap:
+// try_to_unmap() removes the nr PTE mappings at ptep (the folio is mapped by
+// this VMA only), then shmem_writeout() finds no swap and redirties the folio:
+// it stays in the page cache, the range refaults from there.
+export function shmem_pageout_ptes(vma: u32, ptep: u32, addr: u64, pfn: u32, nr: u32): void {
+  const mm = load<u32>(vma + T.V_MM);
+  const f = page_folio(pfn);
+  let dirty = false;
+  for (let i: u32 = 0; i < nr; i++) {
+    const p = ptep + (i << 3);
+    if (pte_dirty(load<u64>(p))) dirty = true;
+    store<u64>(p, 0);
+  }
+  flush_tlb_range(mm, addr, addr + (<u64>nr << 12), 12);
+  if (dirty) mark_folio_dirty(f, pfn);
+  folio_remove_rmap_ptes(f, pfn, nr, vma);
+  add_mm_counter(mm, MM_SHMEMPAGES, -<i64>nr);
+  if (f != 0) folio_put_refs(f, pfn, nr); else folio_put(0, pfn);
 }
 
 // zap_deposited_table() for a team PMD
