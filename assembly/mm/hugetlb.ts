@@ -803,6 +803,12 @@ export function hugetlb_split(vma: u32, addr: u64): void {
   if (floor >= load<u64>(vma + T.V_START) && ceil <= load<u64>(vma + T.V_END)) hugetlb_unshare_pmds(vma, floor, ceil);
 }
 
+// flush_hugetlb_tlb_range() stride: the huge page shift, PAGE_SHIFT once the VMA
+// may hold high-granularity pieces (an INVLPG per 2M would miss their 4K entries)
+@inline function hugetlb_flush_shift(vma: u32): u32 {
+  return (vm_flags(vma) & VM_HUGETLB_HGM) != 0 ? 12 : h_shift(hstate_vma(vma));
+}
+
 // make_huge_pte(): writable+dirty only when asked and VM_WRITE; young; PSE above 4K
 function make_huge_pte(vma: u32, pfn: u32, try_mkwrite: bool, shift: u32): u64 {
   let e = pfn_pte(pfn, load<u64>(vma + T.V_PROT));
@@ -1209,7 +1215,7 @@ export function move_hugetlb_page_tables(vma: u32, new_vma: u32, old_addr: u64, 
     store<u64>(src, 0);
     store<u64>(dst, e);
   }
-  flush_tlb_range(mm, start, old_end, h_shift(h));
+  flush_tlb_range(mm, start, old_end, hugetlb_flush_shift(vma));
   return old_addr >= old_end ? len : old_addr - start;
 }
 
@@ -1290,8 +1296,8 @@ export function hugetlb_change_protection(vma: u32, start: u64, end: u64): u64 {
     pages++;
   }
   // flush_hugetlb_tlb_range(): the whole PUD ranges if PMDs were unshared
-  if (shared_pmd) flush_tlb_range(mm, start & ~(PUD_SIZE - 1), (end + PUD_SIZE - 1) & ~(PUD_SIZE - 1), h_shift(h));
-  else flush_tlb_range(mm, start, end, h_shift(h));
+  if (shared_pmd) flush_tlb_range(mm, start & ~(PUD_SIZE - 1), (end + PUD_SIZE - 1) & ~(PUD_SIZE - 1), hugetlb_flush_shift(vma));
+  else flush_tlb_range(mm, start, end, hugetlb_flush_shift(vma));
   return pages << h_order(h);
 }
 
@@ -1458,7 +1464,9 @@ function hgm_install_piece(vma: u32, f: u32, addr: u64, shift: u32): void {
   const npages: u32 = <u32>1 << (shift - 12);
   store<u64>(hpte_ptep, make_huge_pte(vma, pfn, (vm_flags(vma) & T.VM_SHARED) != 0, shift));
   folio_get(f, 0);
-  hgm_add_rmap(f, pfn, npages, hpte_root);
+  // a "piece" of hstate size is an ordinary hstate-level mapping
+  if (shift == h_shift(h)) hugetlb_add_file_rmap(f);
+  else hgm_add_rmap(f, pfn, npages, hpte_root);
   hugetlb_count_add(<i64>npages, vma_mm(vma));
 }
 
@@ -1978,12 +1986,12 @@ export function hugetlb_check_invariants(): u32 {
       return hfail(INV_HUGETLB_FOLIO, <f64>folio_pfn(f), <f64>want_large, <f64>folio_mapcount(f));
     if (v == HGM_THP_LIKE) {
       // the subpage mapcounts add up to the pages mapped by pieces
-      let sum: i32 = 0;
       const first = folio_pfn(f);
+      let sum: i32 = large_page_mapcount(f, first); // the head's count lives in the folio
       const nr = h_pages(h);
       for (let i: u32 = 0; i < nr; i += 512) {
         if (load<u32>(pb_rec((first + i) >> 9) + PB_FRAMES) == 0) continue;
-        for (let j: u32 = 0; j < 512; j++) sum += large_page_mapcount(f, first + i + j);
+        for (let j: u32 = i == 0 ? 1 : 0; j < 512; j++) sum += large_page_mapcount(f, first + i + j);
       }
       if (sum != piece_pages) return hfail(INV_HUGETLB_FOLIO, <f64>folio_pfn(f), <f64>piece_pages, <f64>sum);
     }
