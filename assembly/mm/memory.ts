@@ -324,6 +324,13 @@ function wp_page_reuse(vma: u32, ptep: u32): void {
 // wp_page_copy(): new exclusive order-0 copy (zeroed if the old entry is the zero page)
 function wp_page_copy(vma: u32, ptep: u32, old_folio: u32, old_pfn: u32): u32 {
   const mm = load<u32>(vma + T.V_MM);
+  // the copy is anonymous: the VMA needs its anon_vma (a zero-page VMA has none yet,
+  // and fork copies only VMAs that have one)
+  const ar = vmf_anon_prepare(vma);
+  if (ar) {
+    if (old_pfn != 0) folio_put(old_folio, old_pfn);
+    return ar;
+  }
   const new_pfn = folio_alloc_small(false);
   if (new_pfn == 0) {
     if (old_pfn != 0) folio_put(old_folio, old_pfn);
