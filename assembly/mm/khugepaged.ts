@@ -13,7 +13,7 @@ import { page_folio, folio_alloc_large, copy_page_contents, page_copy_nonzero, c
 import { folio_put_refs } from "./swap";
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes, folio_maybe_mapped_shared, folio_mapcount } from "./rmap";
 import { small_folio_refcount } from "./swap";
-import { walk_to_pmd, add_mm_counter, is_anon_page } from "./memory";
+import { walk_to_pmd, add_mm_counter, is_anon_page, folio_pte_batch } from "./memory";
 import {
   count_vm_event, THP_COLLAPSE_ALLOC, THP_COLLAPSE_ALLOC_FAILED, THP_SCAN_EXCEED_NONE_PTE,
   THP_SCAN_EXCEED_SHARE_PTE, MM_ANONPAGES,
@@ -103,22 +103,29 @@ function collapse_huge_page(mm: u32, vma: u32, address: u64, pmdp: u32): i32 {
   const ptes = table_host(table);
   const npfn = load<u32>(f, T.F_PFN);
   // __collapse_huge_page_copy() + _succeeded()
-  for (let i: u32 = 0; i < 512; i++) {
+  for (let i: u32 = 0; i < 512; ) {
     const p = ptes + (i << 3);
     const pte = load<u64>(p);
     if (pte == 0 || pte_special(pte)) {
       clear_page_contents(npfn + i);
       add_mm_counter(mm, MM_ANONPAGES, 1);
       store<u64>(p, 0);
+      i++;
       continue;
     }
     const pfn = pte_pfn(pte);
-    copy_page_contents(npfn + i, pfn);
-    page_copy_nonzero(npfn + i, pfn);
     const src = page_folio(pfn);
-    store<u64>(p, 0);
-    folio_remove_rmap_ptes(src, pfn, 1, vma);
-    folio_put_refs(src, pfn, 1);
+    // the PTEs of one large folio go in one batch (6.18 folio_pte_batch here), so a
+    // wholly PTE-mapped THP is never seen partially mapped (no deferred split)
+    const nr: u32 = src != 0 ? folio_pte_batch(src, pfn, p, pte, 512 - i) : 1;
+    for (let k: u32 = 0; k < nr; k++) {
+      copy_page_contents(npfn + i + k, pfn + k);
+      page_copy_nonzero(npfn + i + k, pfn + k);
+      store<u64>(p + (k << 3), 0);
+    }
+    folio_remove_rmap_ptes(src, pfn, nr, vma);
+    folio_put_refs(src, pfn, nr);
+    i += nr;
   }
   let entry = pfn_pte(npfn, load<u64>(vma + T.V_PROT)) | _PAGE_PSE;
   entry = pte_mkdirty(entry);
