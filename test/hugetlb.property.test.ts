@@ -13,10 +13,11 @@ const op = fc.oneof(
   fc.record({ k: fc.constant('anon' as const), s: slot, pages: fc.integer({ min: 1, max: 8 }) }),
   fc.record({ k: fc.constant('munmap' as const), s: slot, off: fc.nat(3), pages: fc.integer({ min: 1, max: 4 }), half: fc.boolean() }),
   fc.record({ k: fc.constant('mprotect' as const), s: slot, off: fc.nat(3), pages: fc.integer({ min: 1, max: 4 }), prot: fc.constantFrom('rw', 'r', 'none'), half: fc.boolean() }),
-  fc.record({ k: fc.constant('madvise' as const), s: slot, off: fc.nat(3), pages: fc.integer({ min: 1, max: 4 }), adv: fc.constantFrom('dontneed', 'split', 'collapse', 'populate_read', 'populate_write', 'dontfork') }),
+  fc.record({ k: fc.constant('madvise' as const), s: slot, off: fc.nat(3), pages: fc.integer({ min: 1, max: 4 }), adv: fc.constantFrom('dontneed', 'remove', 'split', 'collapse', 'populate_read', 'populate_write', 'dontfork') }),
   fc.record({ k: fc.constant('hgmmap' as const), s: slot, off: fc.nat(3), kb: fc.integer({ min: 4, max: 4096 }) }),
   fc.record({ k: fc.constant('touch' as const), s: slot, off: fc.nat(3), kb: fc.integer({ min: 4, max: 4096 }), write: fc.boolean() }),
   fc.record({ k: fc.constant('pin' as const), s: slot, off: fc.nat(3), kb: fc.integer({ min: 4, max: 4096 }), write: fc.boolean() }),
+  fc.record({ k: fc.constant('mremap' as const), s: slot, to: slot, pages: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ k: fc.constant('fork' as const) }),
   fc.record({ k: fc.constant('exit' as const), i: fc.nat(3) }),
   fc.record({ k: fc.constant('switch' as const), i: fc.nat(3) }),
@@ -63,6 +64,9 @@ describe('property: hugetlb mixed with normal mappings keeps the invariants', ()
                   break;
                 case 'madvise':
                   cur.madvise(BASE + o.s * SLOT + o.off * M2, o.pages * M2, o.adv);
+                  break;
+                case 'mremap':
+                  cur.mremap(BASE + o.s * SLOT, o.pages * M2, o.pages * M2, { fixed: BASE + o.to * SLOT + 8 * M2 });
                   break;
                 case 'hgmmap':
                   cur.hgmMap(BASE + o.s * SLOT + o.off * M2, o.kb * KiB);

@@ -368,6 +368,52 @@ describe('VMA operations at huge page granularity', () => {
   });
 });
 
+describe('mremap and MADV_REMOVE', () => {
+  it('mremap moves whole huge pages with the reservation; unaligned or growing requests fail', async () => {
+    const m = await machine(4);
+    const p = m.spawn();
+    const a = hmap(p, 2 * M2, 'private');
+    p.touch(a, M2, { write: true });
+    expect(pool(m)).toMatchObject({ free_hugepages: 3, resv_hugepages: 1 });
+    expect(errno(() => p.mremap(a, 2 * M2, 3 * M2, { maymove: true }))).toBe('EINVAL');
+    expect(errno(() => p.mremap(a, 2 * M2, 2 * M2, { fixed: ARENA + GiB + MiB }))).toBe('EINVAL');
+    const b = p.mremap(a, 2 * M2, 2 * M2, { fixed: ARENA + GiB });
+    // the reservation moved with the mapping: nothing was given back or taken twice
+    expect(pool(m)).toMatchObject({ free_hugepages: 3, resv_hugepages: 1 });
+    expect(p.status()).toMatchObject({ HugetlbPages: 2048, nr_vmas: 1 });
+    expect(p.verify(b, M2, 1).mismatches).toBe(0);
+    expect(p.verify(b + M2, M2, 0).mismatches).toBe(0);
+    expect(pool(m)).toMatchObject({ free_hugepages: 2, resv_hugepages: 0 });
+    m.checkInvariants();
+    // shrinking in place unmaps the tail page
+    p.mremap(b, 2 * M2, M2);
+    expect(pool(m)).toMatchObject({ free_hugepages: 3, resv_hugepages: 0 });
+    m.checkInvariants();
+  });
+
+  it('MADV_REMOVE punches a hole in the file: the page leaves every mapping and the pool gets it back', async () => {
+    const m = await machine(4);
+    const p = m.spawn();
+    const a = hmap(p, 2 * M2, 'shared');
+    p.touch(a, 2 * M2, { write: true });
+    const c = p.fork();
+    c.touch(a, 4 * KiB);
+    p.madvise(a, M2, 'remove');
+    expect(pool(m)).toMatchObject({ free_hugepages: 3, resv_hugepages: 0 });
+    expect(c.status().HugetlbPages).toBe(0);
+    expect(c.verify(a, M2, 0).mismatches).toBe(0);
+    // a partial page is only zeroed (hugetlbfs_zero_partial_page)
+    p.madvise(a + M2, 4 * KiB, 'remove');
+    expect(p.load(a + M2)).toBe(0);
+    expect(p.verify(a + M2 + 4 * KiB, M2 - 4 * KiB, 1, { base: a }).mismatches).toBe(0);
+    // private mappings cannot punch holes
+    const q = m.spawn();
+    const b = hmap(q, M2, 'private');
+    expect(errno(() => q.madvise(b, M2, 'remove'))).toBe('EACCES');
+    m.checkInvariants();
+  });
+});
+
 describe('PMD sharing (huge_pmd_share)', () => {
   it('a shared mapping covering a PUD range shares its PMD table with a forked child', async () => {
     const m = await machine(512);

@@ -1202,21 +1202,92 @@ export function move_hugetlb_page_tables(vma: u32, new_vma: u32, old_addr: u64, 
   const sz = h_size(h);
   const mm = vma_mm(vma);
   const old_end = old_addr + len;
-  const start = old_addr;
-  hugetlb_unshare_pmds(vma, (old_addr + PUD_SIZE - 1) & ~(PUD_SIZE - 1), old_end & ~(PUD_SIZE - 1));
+  const mask = hugetlb_mask_last_page(h);
+  let shared_pmd = false;
   for (; old_addr < old_end; old_addr += sz, new_addr += sz) {
     const src = huge_pte_offset(mm, old_addr, h);
-    if (src == 0) { const skip = (old_addr | hugetlb_mask_last_page(h)) - old_addr; old_addr += skip; new_addr += skip; continue; }
-    if (huge_pmd_unshare(mm, h, old_addr, hw_tbl)) continue;
-    const e = load<u64>(src);
-    if (e == 0) continue;
+    if (src == 0) { old_addr |= mask; new_addr |= mask; continue; }
+    const tbl = hw_tbl;
+    if (load<u64>(src) == 0) continue;
+    if (huge_pmd_unshare(mm, h, old_addr, tbl)) { shared_pmd = true; old_addr |= mask; new_addr |= mask; continue; }
     const dst = huge_pte_alloc(mm, new_vma, new_addr, h);
     if (dst == 0) break;
+    // move_huge_pte()
+    store<u64>(dst, load<u64>(src));
     store<u64>(src, 0);
-    store<u64>(dst, e);
   }
-  flush_tlb_range(mm, start, old_end, hugetlb_flush_shift(vma));
-  return old_addr >= old_end ? len : old_addr - start;
+  const s0 = old_end - len;
+  if (shared_pmd) flush_tlb_range(mm, s0 & ~(PUD_SIZE - 1), (old_end + PUD_SIZE - 1) & ~(PUD_SIZE - 1), hugetlb_flush_shift(vma));
+  else flush_tlb_range(mm, s0, old_end, hugetlb_flush_shift(vma));
+  return old_addr >= old_end ? len : len + old_addr - old_end;
+}
+
+// mremap() of a hugetlb VMA (do_mremap's hugetlb checks): the lengths rounded up to
+// the huge page size, or -EINVAL (unaligned addresses, growing)
+export function hugetlb_mremap_check(vma: u32, addr: u64, old_len: u64, new_len: u64, new_addr: u64, fixed: bool): i64 {
+  const hsz = h_size(hstate_vma(vma));
+  old_len = (old_len + hsz - 1) & ~(hsz - 1);
+  new_len = (new_len + hsz - 1) & ~(hsz - 1);
+  if (addr & (hsz - 1)) return -EINVAL;
+  if (fixed && (new_addr & (hsz - 1))) return -EINVAL;
+  if (new_len > old_len) return -EINVAL;
+  mremap_old_len = old_len;
+  return <i64>new_len;
+}
+export let mremap_old_len: u64 = 0;
+
+// =====================================================================================
+// MADV_REMOVE: hugetlbfs_punch_hole()
+// =====================================================================================
+
+// hugetlbfs_zero_partial_page(): bytes [start, end) of the file (within one hugepage)
+function hugetlbfs_zero_partial_page(file: u32, shift: u32, start: u64, end: u64): void {
+  const f = filemap_get_hugetlb_folio(file, start >> shift);
+  if (f == 0 || !data_mode) return;
+  const base = start & ~((<u64>1 << shift) - 1);
+  for (let off = start - base; off < end - base;) {
+    const pfn = folio_pfn(f) + <u32>(off >> 12);
+    const n = min<u64>(4096 - (off & 4095), end - base - off);
+    memory.fill(pfn_to_host(pfn) + <u32>(off & 4095), 0, <u32>n);
+    off += n;
+  }
+}
+
+// hugetlb_vmdelete_list(): unmap [pstart, pend) (file pages) from every VMA of the file
+function hugetlb_vmdelete_list(file: u32, pstart: u64, pend: u64): void {
+  for (let v = load<u32>(file + HF_IMMAP); v != 0; v = load<u32>(v + T.V_FILE_NEXT)) {
+    const pgoff = load<u64>(v + T.V_PGOFF);
+    const vs = load<u64>(v + T.V_START), ve = load<u64>(v + T.V_END);
+    const pages = (ve - vs) >> 12;
+    if (pgoff >= pend || pgoff + pages <= pstart) continue;
+    const v_start = pgoff < pstart ? vs + ((pstart - pgoff) << 12) : vs;
+    let v_end = vs + ((pend - pgoff) << 12);
+    if (v_end > ve) v_end = ve;
+    tlb_gather_mmu(vma_mm(v), false);
+    __unmap_hugepage_range(v, v_start, v_end, 0);
+    tlb_finish_mmu();
+  }
+}
+
+// MADV_REMOVE on [start, end) of a shared hugetlb VMA: 0 or -errno
+export function hugetlbfs_punch_hole(vma: u32, start: u64, end: u64): i32 {
+  const file = load<u32>(vma + T.V_FILE);
+  const shift = <u32>load<u8>(file + HF_SHIFT);
+  const hsz: u64 = <u64>1 << shift;
+  const offset = (start - load<u64>(vma + T.V_START)) + (load<u64>(vma + T.V_PGOFF) << 12);
+  const len = end - start;
+  const hole_start = (offset + hsz - 1) & ~(hsz - 1);
+  const hole_end = (offset + len) & ~(hsz - 1);
+  if (offset < hole_start) hugetlbfs_zero_partial_page(file, shift, offset, min<u64>(offset + len, hole_start));
+  if (hole_end > hole_start) hugetlb_vmdelete_list(file, hole_start >> 12, hole_end >> 12);
+  if (offset + len > hole_end && offset + len > hole_start) hugetlbfs_zero_partial_page(file, shift, hole_end, offset + len);
+  // remove_inode_hugepages() of the hole: each folio gives back its region
+  for (let i = hole_start >> shift; i < hole_end >> shift; i++) {
+    if (filemap_get_hugetlb_folio(file, i) == 0) continue;
+    const freed = remove_inode_hugepages(file, i, i + 1);
+    hugetlb_unreserve_pages(file, i, i + 1, freed);
+  }
+  return 0;
 }
 
 // =====================================================================================

@@ -17,7 +17,9 @@ import { folio_maybe_mapped_shared } from "./rmap";
 import { reclaim_anon_folio } from "./vmscan";
 import { madvise_populate } from "./gup";
 import { madvise_collapse } from "./khugepaged";
-import { hugetlb_dontneed, hugetlb_madvise_split, madv_split_valid, hugetlb_collapse, MADV_SPLIT } from "./hugetlb";
+import {
+  hugetlb_dontneed, hugetlb_madvise_split, madv_split_valid, hugetlb_collapse, hugetlbfs_punch_hole, MADV_SPLIT,
+} from "./hugetlb";
 import { shmem_punch_hole } from "./shmem";
 import * as H from "./huge_memory";
 import { shmem_pageout_ptes } from "./shmem";
@@ -141,8 +143,9 @@ function madvise_vma(task: u32, mm: u32, vma: u32, start: u64, end: u64, behavio
     case MADV_REMOVE: {
       // madvise_remove(): a shared writable file mapping only
       if (load<u64>(vma + T.V_FLAGS) & T.VM_LOCKED) return -EINVAL;
-      if (load<u8>(vma + T.V_KIND) != T.VK_SHMEM) return -EINVAL;
+      if (load<u8>(vma + T.V_KIND) == T.VK_ANON) return -EINVAL;
       if ((load<u64>(vma + T.V_FLAGS) & (T.VM_SHARED | T.VM_MAYWRITE)) != (T.VM_SHARED | T.VM_MAYWRITE)) return -EACCES;
+      if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) return hugetlbfs_punch_hole(vma, start, end);
       return shmem_punch_hole(vma, start, end);
     }
     case MADV_COLLAPSE:

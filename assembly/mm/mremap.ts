@@ -15,6 +15,7 @@ import { pmd_trans_huge, pte_present, _PAGE_SOFT_DIRTY } from "../arch/x86/pgtab
 import { table_host, table_of, entry_ptr } from "../arch/x86/pgtable";
 import { flush_tlb_range, flush_pmd_tlb_range, flush_pud_tlb_range } from "../arch/x86/tlb";
 import { __split_huge_pmd } from "./huge_memory";
+import { move_hugetlb_page_tables, clear_vma_resv_huge_pages, hugetlb_mremap_check, mremap_old_len } from "./hugetlb";
 
 export const MREMAP_MAYMOVE: u32 = 1;
 export const MREMAP_FIXED: u32 = 2;
@@ -133,16 +134,20 @@ function move_vma(mm: u32, vma: u32, old_addr: u64, old_len: u64, new_len: u64, 
   store<u32>(arr + (idx << 2), nv);
   store<u32>(mm + T.MM_NR_VMAS, n + 1);
   store<u32>(mm + T.MM_VMA_CACHE, 0);
-  const moved = move_page_tables(vma, old_addr, new_addr, old_len);
+  const hugetlb = load<u8>(vma + T.V_KIND) == T.VK_HUGETLB;
+  const moved = hugetlb ? move_hugetlb_page_tables(vma, nv, old_addr, new_addr, old_len) : move_page_tables(vma, old_addr, new_addr, old_len);
   if (moved < old_len) {
     // move back what was moved, drop the new VMA
-    move_page_tables(nv, new_addr, old_addr, moved);
+    if (hugetlb) move_hugetlb_page_tables(nv, vma, new_addr, old_addr, moved);
+    else move_page_tables(nv, new_addr, old_addr, moved);
     do_munmap(mm, new_addr, new_len);
     return -ENOMEM;
   }
   // the old range is empty now: unmapping it frees its page tables and VMA
   // the charge moves with the pages (the old VMA must not give it back)
   store<u64>(vma + T.V_FLAGS, load<u64>(vma + T.V_FLAGS) & ~T.VM_ACCOUNT);
+  // the private reservation now lives on in the new VMA
+  if (hugetlb) clear_vma_resv_huge_pages(vma);
   do_munmap(mm, old_addr, old_len);
   store<u64>(mm + T.MM_TOTAL_VM, load<u64>(mm + T.MM_TOTAL_VM) + (new_len >> 12));
   if (load<u64>(nv + T.V_FLAGS) & T.VM_ACCOUNT)
@@ -162,6 +167,13 @@ export function do_mremap(mm: u32, addr: u64, old_len: u64, new_len: u64, flags:
   if (new_len == 0) return -EINVAL;
   const vma = vma_lookup(mm, addr);
   if (vma == 0) return -EFAULT;
+  if (load<u8>(vma + T.V_KIND) == T.VK_HUGETLB) {
+    // hugetlb: huge page aligned, never growing (the reservation cannot be split)
+    const r = hugetlb_mremap_check(vma, addr, old_len, new_len, new_addr, (flags & MREMAP_FIXED) != 0);
+    if (r < 0) return r;
+    new_len = <u64>r;
+    old_len = mremap_old_len;
+  }
   if (old_len == 0 || addr + old_len > load<u64>(vma + T.V_END)) return -EFAULT;
   if (load<u64>(vma + T.V_FLAGS) & T.VM_DONTEXPAND) {
     if (new_len > old_len) return -EFAULT;
