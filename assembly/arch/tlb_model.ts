@@ -151,10 +151,12 @@ export const CPU_FLAGS: u32 = 24; // u32 bit 0: holds fractured entries
 export const CPU_HUGE_LO: u32 = 32; // u64 off mode: VA range cached from huge pages
 export const CPU_HUGE_HI: u32 = 40;
 export const CPU_CTXS: u32 = 64; // 8 x {ctx_id u32, mm u32, tlb_gen u64} (cpu_tlbstate.ctxs)
+const CPU_PMASK: u32 = 192; // 16 x u32: page shifts array i may hold valid entries of (probes skip the others)
 export const TLB_NR_DYN_ASIDS: u32 = 6;
 const cpus: u32 = <u32>memory.data(TLB_MAX_CPUS * CPU_REC);
 @inline export function cpu_rec(cpu: u32): u32 { return cpus + cpu * CPU_REC; }
 @inline export function ctx_rec(cpu: u32, asid: u32): u32 { return cpus + cpu * CPU_REC + CPU_CTXS + (asid << 4); }
+@inline function pmask(cpu: u32, i: u32): u32 { return cpus + cpu * CPU_REC + CPU_PMASK + (i << 2); }
 
 // the CPU the core is executing on (set by arch/cpu.ts for every task and kernel thread)
 export let cur_cpu: u32 = 0;
@@ -179,7 +181,7 @@ export const K_FETCH: u32 = 2;
 
 @inline export function fp_hit(): void { fp_count++; }
 
-export function fp_flush(): void {
+@inline export function fp_flush(): void {
   if (fp_count != 0) {
     store<u64>(fp_ctr, load<u64>(fp_ctr) + fp_count);
     fp_count = 0;
@@ -191,7 +193,7 @@ export function fp_invalidate(): void {
   fp_shift = 0;
   fp_kinds = 0;
 }
-function fp_set(base_va: u64, shift: u32, pfn: u32, kinds: u32, ctr: u32): void {
+@inline function fp_set(base_va: u64, shift: u32, pfn: u32, kinds: u32, ctr: u32): void {
   fp_flush();
   if (tlb_check) { fp_base = ~(<u64>0); fp_shift = 0; fp_kinds = 0; return; }
   fp_base = base_va;
@@ -236,11 +238,13 @@ let rng_state: u64 = 0x9e3779b97f4a7c15;
   return m != 0xffffffff ? <u32>vpn & m : <u32>(vpn % <u64>load<u32>(a, A_SETS));
 }
 
-// Probe array `a` of CPU area `cpub`; returns the entry (moved to way 0 under LRU) or 0.
-function lookup_array(cpub: u32, a: u32, va: u64, asid: u32): u32 {
+// Probe array i of `cpu`; returns the entry (moved to way 0 under LRU) or 0.
+@inline function lookup_array(cpu: u32, cpub: u32, i: u32, va: u64, asid: u32): u32 {
+  const a = arr(i);
+  let sizes = load<u32>(pmask(cpu, i));
+  if (sizes == 0) return 0;
   const ways = load<u32>(a, A_WAYS);
   const base = cpub + load<u32>(a, A_OFF);
-  let sizes = load<u32>(a, A_SIZES);
   const lru = load<u32>(a, A_REPL) == REPL_LRU;
   if (load<u32>(a, A_SETS) == 1 && (sizes & (sizes - 1)) != 0) {
     // fully associative with several page sizes: one pass, each entry at its own size
@@ -248,8 +252,7 @@ function lookup_array(cpub: u32, a: u32, va: u64, asid: u32): u32 {
       const e = base + (w << 4);
       const t = load<u64>(e);
       if ((t & 1) == 0) continue;
-      const s = tag_shift(t);
-      if (t == mktag(va, s, asid)) return lru && w != 0 ? move_front(base, e, w) : e;
+      if (t == mktag(va, tag_shift(t), asid)) return lru && w != 0 ? move_front(base, e, w) : e;
     }
     return 0;
   }
@@ -266,24 +269,28 @@ function lookup_array(cpub: u32, a: u32, va: u64, asid: u32): u32 {
   return 0;
 }
 
+// Ways [0, w) move to [1, w + 1) (entry by entry: memory.copy is a runtime call in V8).
+@inline function shift_ways(set: u32, w: u32): void {
+  for (let k = w; k > 0; k--) {
+    const src = set + ((k - 1) << 4);
+    v128.store(src + 16, v128.load(src));
+  }
+}
+
 @inline function move_front(set: u32, e: u32, w: u32): u32 {
-  const t = load<u64>(e);
-  const pfn = load<u32>(e, 8);
-  const fl = load<u32>(e, 12);
-  memory.copy(set + 16, set, w << 4);
-  store<u64>(set, t);
-  store<u32>(set, pfn, 8);
-  store<u32>(set, fl, 12);
+  const x = v128.load(e);
+  shift_ways(set, w);
+  v128.store(set, x);
   return set;
 }
 
-// Insert into array `a` a translation of shift s at va; returns the entry.
-function insert_array(cpub: u32, a: u32, va: u64, s: u32, asid: u32, pfn: u32, fl: u32): u32 {
+// Insert into array i a translation of shift s at va; returns the entry.
+@inline function insert_array(cpu: u32, cpub: u32, i: u32, va: u64, s: u32, asid: u32, pfn: u32, fl: u32): u32 {
+  const a = arr(i);
   const ways = load<u32>(a, A_WAYS);
   const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
-  const repl = load<u32>(a, A_REPL);
   let e: u32;
-  if (repl == REPL_RANDOM) {
+  if (load<u32>(a, A_REPL) == REPL_RANDOM) {
     let w: u32 = 0;
     while (w < ways && (load<u64>(set + (w << 4)) & 1) != 0) w++;
     if (w == ways) w = <u32>(rng_next() % <u64>ways);
@@ -293,12 +300,14 @@ function insert_array(cpub: u32, a: u32, va: u64, s: u32, asid: u32, pfn: u32, f
     // or evict the last one, shifting the younger entries down by one
     let w: u32 = 0;
     while (w < ways - 1 && (load<u64>(set + (w << 4)) & 1) != 0) w++;
-    if (w != 0) memory.copy(set + 16, set, w << 4);
+    shift_ways(set, w);
     e = set;
   }
   store<u64>(e, mktag(va, s, asid));
   store<u32>(e, pfn, 8);
   store<u32>(e, fl, 12);
+  const pm = pmask(cpu, i);
+  store<u32>(pm, load<u32>(pm) | (1 << s));
   return e;
 }
 
@@ -331,15 +340,22 @@ function invalidate_va_array(cpub: u32, a: u32, va: u64, asid: u32): void {
   }
 }
 
-// Invalidate every entry of `asid` (0xffffffff: all).
-function flush_array(cpub: u32, off: u32, n: u32, asid: u32): void {
-  const base = cpub + off;
-  if (asid == 0xffffffff) { memory.fill(base, 0, n << 4); return; }
-  for (let i: u32 = 0; i < n; i++) {
-    const e = base + (i << 4);
+// Invalidate every entry of `asid` (0xffffffff: all) in array i; the sizes still held
+// become the array's probe mask.
+function flush_array(cpu: u32, cpub: u32, i: u32, asid: u32): void {
+  const a = arr(i);
+  const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
+  const base = cpub + load<u32>(a, A_OFF);
+  if (asid == 0xffffffff) { memory.fill(base, 0, n << 4); store<u32>(pmask(cpu, i), 0); return; }
+  let m: u32 = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    const e = base + (k << 4);
     const t = load<u64>(e);
-    if ((t & 1) != 0 && tag_asid(t) == asid) store<u64>(e, 0);
+    if ((t & 1) == 0) continue;
+    if (tag_asid(t) == asid) store<u64>(e, 0);
+    else m |= 1 << tag_shift(t);
   }
+  store<u32>(pmask(cpu, i), m);
 }
 
 // Fractured entries of the page of shift `orig` containing va (INVLPG of any address
@@ -364,32 +380,43 @@ function invalidate_fractured(cpub: u32, a: u32, va: u64, asid: u32): void {
 @inline function level_n(l: u32): u32 { return load<u8>(lev_n + l); }
 @inline function level_arr(l: u32, k: u32): u32 { return arr(load<u8>(lev_arr + l * 4 + k)); }
 
-function lookup_level(cpub: u32, l: u32, va: u64, asid: u32): u32 {
+@inline function lookup_level(cpu: u32, cpub: u32, l: u32, va: u64, asid: u32): u32 {
   const n = level_n(l);
   for (let k: u32 = 0; k < n; k++) {
-    const e = lookup_array(cpub, level_arr(l, k), va, asid);
+    const e = lookup_array(cpu, cpub, load<u8>(lev_arr + l * 4 + k), va, asid);
     if (e != 0) return e;
   }
   return 0;
 }
 
-// Fill level l with a translation of shift s (pfn of its base). A level without
-// arrays for s holds the largest smaller size it has (fractured). Returns the entry or 0.
-function fill_level(cpu: u32, cpub: u32, l: u32, va: u64, s: u32, asid: u32, pfn: u32, fl: u32): u32 {
-  const n = level_n(l);
-  if (n == 0) return 0;
-  let best: u32 = 0, best_a: u32 = 0;
-  for (let k: u32 = 0; k < n; k++) {
-    const a = level_arr(l, k);
-    const sizes = load<u32>(a, A_SIZES);
-    if (sizes & (1 << s)) { best = s; best_a = a; break; }
-    const below = sizes & ((1 << s) - 1);
-    if (below != 0) {
-      const hs = <u32>(31 - clz(below));
-      if (hs > best) { best = hs; best_a = a; }
+// Where level l keeps a translation of shift s: array index | entry shift << 8 (the
+// largest smaller size it has when it has none for s: fractured), or 0xffff: nowhere.
+const fill_target: u32 = <u32>memory.data(4 * 32 * 2);
+@inline function fill_slot(l: u32, s: u32): u32 { return fill_target + ((l * 32 + s) << 1); }
+function compute_fill_targets(): void {
+  for (let l: u32 = 0; l < 4; l++) {
+    for (let s: u32 = 12; s < 32; s++) {
+      let best: u32 = 0, best_i: u32 = 0;
+      for (let k: u32 = 0; k < level_n(l); k++) {
+        const i = <u32>load<u8>(lev_arr + l * 4 + k);
+        const sizes = load<u32>(arr(i), A_SIZES);
+        if (sizes & (1 << s)) { best = s; best_i = i; break; }
+        const below = sizes & ((1 << s) - 1);
+        if (below != 0) {
+          const hs = <u32>(31 - clz(below));
+          if (hs > best) { best = hs; best_i = i; }
+        }
+      }
+      store<u16>(fill_slot(l, s), best == 0 ? 0xffff : <u16>(best_i | (best << 8)));
     }
   }
-  if (best == 0) return 0;
+}
+
+// Fill level l with a translation of shift s (pfn of its base). Returns the entry or 0.
+@inline function fill_level(cpu: u32, cpub: u32, l: u32, va: u64, s: u32, asid: u32, pfn: u32, fl: u32): u32 {
+  const t = <u32>load<u16>(fill_slot(l, s));
+  if (t == 0xffff) return 0;
+  const best = t >> 8;
   let epfn = pfn;
   let efl = fl;
   if (best != s) {
@@ -401,24 +428,27 @@ function fill_level(cpu: u32, cpub: u32, l: u32, va: u64, s: u32, asid: u32, pfn
       if (tlb_mode == TLB_MODEL) cnt_inc(cpu, C_FRACT_FILLS);
     }
   }
-  return insert_array(cpub, best_a, va, best, asid, epfn, efl);
+  return insert_array(cpu, cpub, t & 0xff, va, best, asid, epfn, efl);
 }
 
-function invalidate_va_level(cpub: u32, l: u32, va: u64, asid: u32): void {
+function invalidate_va_level(cpu: u32, cpub: u32, l: u32, va: u64, asid: u32): void {
   const n = level_n(l);
-  for (let k: u32 = 0; k < n; k++) invalidate_va_array(cpub, level_arr(l, k), va, asid);
+  for (let k: u32 = 0; k < n; k++) {
+    const i = <u32>load<u8>(lev_arr + l * 4 + k);
+    if (load<u32>(pmask(cpu, i)) != 0) invalidate_va_array(cpub, arr(i), va, asid);
+  }
 }
 
 // --- page-walk caches -------------------------------------------------------------------
 
 @inline function pwc_rec(i: u32): u32 { return pwc + i * A_REC; }
-const PWC_SHIFT: StaticArray<u32> = [21, 30, 39, 48];
+@inline function pwc_shift(i: u32): u32 { return 21 + i * 9; }
 
-function pwc_lookup(cpub: u32, i: u32, va: u64, asid: u32): u32 {
+@inline function pwc_lookup(cpub: u32, i: u32, va: u64, asid: u32): u32 {
   const a = pwc_rec(i);
   const ways = load<u32>(a, A_WAYS);
   if (ways == 0) return 0;
-  const s = PWC_SHIFT[i];
+  const s = pwc_shift(i);
   const tag = pwc_tag(va, s, asid);
   const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
   for (let w: u32 = 0; w < ways; w++) {
@@ -432,11 +462,11 @@ function pwc_insert(cpub: u32, i: u32, va: u64, asid: u32, table: u32, fl: u32):
   const a = pwc_rec(i);
   const ways = load<u32>(a, A_WAYS);
   if (ways == 0) return;
-  const s = PWC_SHIFT[i];
+  const s = pwc_shift(i);
   const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
   let w: u32 = 0;
   while (w < ways - 1 && (load<u64>(set + (w << 4)) & 1) != 0) w++;
-  if (w != 0) memory.copy(set + 16, set, w << 4);
+  shift_ways(set, w);
   store<u64>(set, pwc_tag(va, s, asid));
   store<u32>(set, table, 8);
   store<u32>(set, fl, 12);
@@ -449,7 +479,7 @@ function pwc_flush(cpub: u32, asid: u32, va_only: bool, va: u64): void {
     const a = pwc_rec(i);
     const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
     if (n == 0) continue;
-    const s = PWC_SHIFT[i];
+    const s = pwc_shift(i);
     const base = cpub + load<u32>(a, A_OFF);
     for (let k: u32 = 0; k < n; k++) {
       const e = base + (k << 4);
@@ -513,7 +543,7 @@ export function tlb_setup_from_io(): bool {
   for (let i: u32 = 0; i < np; i++, p += 3) {
     const key = w(p), entries = w(p + 1), ways = w(p + 2);
     let k: u32 = 4;
-    for (let j: u32 = 0; j < 4; j++) if (PWC_SHIFT[j] == key) k = j;
+    for (let j: u32 = 0; j < 4; j++) if (pwc_shift(j) == key) k = j;
     if (k == 4 || ways == 0 || entries % ways != 0) return false;
     const a = pwc_rec(k);
     const sets = entries / ways;
@@ -542,6 +572,7 @@ export function tlb_setup_from_io(): bool {
     memory.fill(area + c * cpu_area_bytes, 0, cpu_area_bytes);
   }
   memory.fill(LAYOUT_COUNTERS + CNT_TLB, 0, TLB_MAX_CPUS * CNT_CPU_BYTES + 64);
+  compute_fill_targets();
   cur_cpu = 0;
   fp_count = 0;
   fp_ctr = fp_scratch;
@@ -564,7 +595,7 @@ export function tlb_invalidate_va(cpu: u32, va: u64, asid: u32, walk_caches: boo
     if ((load<u64>(e) >> 14) == (va >> 12)) store<u64>(e, 0);
     return;
   }
-  for (let l: u32 = 0; l < 4; l++) invalidate_va_level(cpub, l, va, asid);
+  for (let l: u32 = 0; l < 4; l++) invalidate_va_level(cpu, cpub, l, va, asid);
   const c = cpu_rec(cpu);
   if ((load<u32>(c + CPU_FLAGS) & 1) != 0) {
     if (invlpg_full_on_fractured) {
@@ -585,10 +616,7 @@ export function tlb_flush_cpu(cpu: u32, asid: u32): void {
   fp_invalidate();
   if (tlb_mode == TLB_OFF) { off_flush(cpu); return; }
   const cpub = load<u32>(cpu_rec(cpu) + CPU_TLB);
-  for (let i: u32 = 0; i < nr_arrays; i++) {
-    const a = arr(i);
-    flush_array(cpub, load<u32>(a, A_OFF), load<u32>(a, A_SETS) * load<u32>(a, A_WAYS), asid);
-  }
+  for (let i: u32 = 0; i < nr_arrays; i++) flush_array(cpu, cpub, i, asid);
   pwc_flush(cpub, asid, false, 0);
   if (asid == 0xffffffff) store<u32>(cpu_rec(cpu) + CPU_FLAGS, 0);
 }
@@ -622,23 +650,22 @@ export const X86_PF_INSTR: u32 = 16;
 // (none in off mode), setting A on every entry it reads and D on the leaf of a write.
 // Returns 0 or an x86 page-fault error code | 0x100. Not-present entries and faulting
 // walks leave nothing cached (x86 caching rules).
-function walk(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 {
+@inline function walk(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 {
   const write = kind == K_WRITE;
   const fetch = kind == K_FETCH;
-  const pf: u32 = 0x100 | X86_PF_USER | (write ? X86_PF_WRITE : 0) | (fetch ? X86_PF_INSTR : 0);
-  const five = load<u32>(mm + T.MM_LEVELS) == 5;
   let table = load<u32>(mm + T.MM_PGD);
-  let shift: u32 = five ? 48 : 39;
+  let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
   let rw = true, nx = false;
   if (pwc_any) {
+    // the deepest walk-cache hit skips the levels above it
     for (let i: i32 = 0; i < 4; i++) {
-      if (i == 3 && !five) break;
+      if (pwc_shift(<u32>i) > shift) break;
       const e = pwc_lookup(cpub, <u32>i, va, asid);
       if (e != 0) {
         if (tlb_check) check_pwc_entry(cpu, mm, e, <u32>i);
         const fl = load<u32>(e, 12);
         table = load<u32>(e, 8);
-        shift = PWC_SHIFT[i] - 9;
+        shift = pwc_shift(<u32>i) - 9;
         rw = (fl & EF_W) != 0;
         nx = (fl & EF_NX) != 0;
         cnt_inc(cpu, C_PWC_HIT + <u32>i);
@@ -647,16 +674,14 @@ function walk(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 
     }
   }
   let refs: u32 = 0;
-  // table entries met on the way down, inserted into the walk caches on success
-  let pending: u32 = 0;
   while (true) {
     const p = entry_host(table, <u32>(va >> shift) & 511);
     const e = load<u64>(p);
     refs++;
-    if ((e & _PAGE_PRESENT) == 0) { w_refs = refs; return pf; }
+    if ((e & _PAGE_PRESENT) == 0) { w_refs = refs; return walk_fault(va, write, fetch, false); }
     rw = rw && (e & _PAGE_RW) != 0;
     nx = nx || (e & _PAGE_NX) != 0;
-    if ((write && !rw) || (fetch && nx)) { w_refs = refs; return pf | X86_PF_PROT; }
+    if ((write && !rw) || (fetch && nx)) { w_refs = refs; return walk_fault(va, write, fetch, true); }
     const leaf = shift == 12 || (shift <= 30 && (e & _PAGE_PSE) != 0);
     let ne = e | _PAGE_ACCESSED;
     if (leaf && write) ne |= _PAGE_DIRTY;
@@ -668,31 +693,19 @@ function walk(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 
       w_base = pfn;
       w_pfn = pfn + (<u32>(va >> 12) & ((<u32>1 << (shift - 12)) - 1));
       w_fl = (rw ? EF_W : 0) | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0) | (nx ? EF_NX : 0);
-      if (shift == 12 && coal_kind != COAL_NONE && tlb_mode == TLB_MODEL) coalesce(p, ne, va);
-      if (pending != 0 && pwc_any) fill_pwc_path(cpub, mm, va, asid, five, pending);
+      if (shift == 12 && coal_kind != COAL_NONE) coalesce(p, ne, va);
       return 0;
     }
-    if (pwc_any && shift >= 21) pending |= 1 << ((shift - 21) / 9);
+    // a present table entry: cached in the walk cache of its level (a faulting walk's
+    // entries are dropped again by tlb_fault_invalidate(), SDM 4.10.4.1)
+    if (pwc_any && shift >= 21) pwc_insert(cpub, (shift - 21) / 9, va, asid, pfn, (rw ? EF_W : 0) | (nx ? EF_NX : 0));
     table = pfn;
     shift -= 9;
   }
 }
 
-// Insert the table entries read by a successful walk into the walk caches.
-function fill_pwc_path(cpub: u32, mm: u32, va: u64, asid: u32, five: bool, pending: u32): void {
-  let table = load<u32>(mm + T.MM_PGD);
-  let shift: u32 = five ? 48 : 39;
-  let rw = true, nx = false;
-  while (shift >= 21) {
-    const e = load<u64>(entry_host(table, <u32>(va >> shift) & 511));
-    rw = rw && (e & _PAGE_RW) != 0;
-    nx = nx || (e & _PAGE_NX) != 0;
-    const next = <u32>((e & PTE_PFN_MASK) >> 12);
-    const i = (shift - 21) / 9;
-    if ((pending & (1 << i)) != 0) pwc_insert(cpub, i, va, asid, next, (rw ? EF_W : 0) | (nx ? EF_NX : 0));
-    table = next;
-    shift -= 9;
-  }
+@inline function walk_fault(va: u64, write: bool, fetch: bool, prot: bool): u32 {
+  return 0x100 | X86_PF_USER | (write ? X86_PF_WRITE : 0) | (fetch ? X86_PF_INSTR : 0) | (prot ? X86_PF_PROT : 0);
 }
 
 // A 4 KiB leaf that belongs to a coalescible group: arm64 PTE_CONT blocks (16 PTEs,
@@ -733,7 +746,7 @@ export let t_from_tlb: bool = false; // the fault was raised by a cached transla
 }
 
 // The fast path now follows L1 entry e (counted as hits of level l1, class cls).
-function fp_from_entry(cpu: u32, e: u32, va: u64, fetch: bool, l1: u32, cls: u32): void {
+@inline function fp_from_entry(cpu: u32, e: u32, va: u64, fetch: bool, l1: u32, cls: u32): void {
   const s = tag_shift(load<u64>(e));
   fp_set(va & ~((<u64>1 << s) - 1), s, load<u32>(e, 8), kinds_of(load<u32>(e, 12), fetch), cnt_addr(cpu, C_HIT + l1 * 4 + cls));
 }
@@ -742,66 +755,18 @@ function fp_from_entry(cpu: u32, e: u32, va: u64, fetch: bool, l1: u32, cls: u32
 // page-fault error code | 0x100.
 export function tlb_translate(mm: u32, va: u64, kind: u32): u32 {
   t_from_tlb = false;
+  if (tlb_mode == TLB_OFF) return off_translate(mm, va, kind);
   const cpu = cur_cpu;
   const c = cpu_rec(cpu);
   const cpub = load<u32>(c + CPU_TLB);
   const asid = load<u32>(c + CPU_ASID);
-  if (tlb_mode == TLB_OFF) return off_translate(cpu, c, cpub, mm, va, kind, asid);
   const fetch = kind == K_FETCH;
   const l1 = fetch ? LV_L1I : LV_L1D;
   const l2 = fetch && l2i_separate ? LV_L2I : LV_L2;
-  let e = lookup_level(cpub, l1, va, asid);
-  let hit_level: u32 = l1;
-  if (e == 0 && level_n(l2) != 0) {
-    e = lookup_level(cpub, l2, va, asid);
-    hit_level = l2;
-  }
-  if (e != 0) {
-    const fl = load<u32>(e, 12);
-    const cls = shift_class(fl_orig(fl));
-    if (tlb_check) check_leaf_entry(cpu, e);
-    if ((kind == K_WRITE && (fl & EF_W) == 0) || (fetch && (fl & EF_NX) != 0)) {
-      // x86: the cached translation forbids the access: #PF without a walk
-      cnt_inc(cpu, C_HIT + hit_level * 4 + cls);
-      if (hit_level != l1) cnt_inc(cpu, C_MISS + l1 * 4 + cls);
-      t_from_tlb = true;
-      return 0x100 | X86_PF_USER | X86_PF_PROT | (kind == K_WRITE ? X86_PF_WRITE : 0) | (fetch ? X86_PF_INSTR : 0);
-    }
-    if (kind == K_WRITE && (fl & EF_D) == 0) {
-      // write through a clean entry: the walker sets D (a walk), then the entry is refilled
-      cnt_inc(cpu, C_HIT + hit_level * 4 + cls);
-      if (hit_level != l1) cnt_inc(cpu, C_MISS + l1 * 4 + cls);
-      cnt_inc(cpu, C_DIRTY_ASSISTS);
-      tlb_invalidate_va(cpu, va, asid, false);
-      const r = walk(cpu, cpub, mm, va, kind, asid);
-      cnt_inc(cpu, C_WALKS);
-      cnt_add(cpu, C_WALK_REFS, w_refs);
-      if (r != 0) { cnt_inc(cpu, C_WALK_FAULTS); return r; }
-      const ne = fill_from_walk(cpu, cpub, l1, l2, va, asid);
-      t_pfn = w_pfn;
-      if (ne != 0) fp_from_entry(cpu, ne, va, fetch, l1, shift_class(w_shift));
-      return 0;
-    }
-    const s = tag_shift(load<u64>(e));
-    const epfn = load<u32>(e, 8);
-    t_pfn = epfn + (<u32>(va >> 12) & ((<u32>1 << (s - 12)) - 1));
-    cnt_inc(cpu, C_HIT + hit_level * 4 + cls);
-    let l1e = e;
-    if (hit_level != l1) {
-      cnt_inc(cpu, C_MISS + l1 * 4 + cls);
-      // refill L1 from L2; a smashed piece goes back in at its original size if L1 has it
-      let fs = s, fpfn = epfn;
-      if ((fl & EF_FRACT) != 0) {
-        const o = fl_orig(fl);
-        fs = o;
-        fpfn = epfn - <u32>((tag_base(load<u64>(e)) & ((<u64>1 << o) - 1)) >> 12);
-      }
-      l1e = fill_level(cpu, cpub, l1, va, fs, asid, fpfn, fl & ~EF_FRACT);
-      if (l1e == 0) return 0;
-    }
-    fp_from_entry(cpu, l1e, va, fetch, l1, cls);
-    return 0;
-  }
+  let e = lookup_level(cpu, cpub, l1, va, asid);
+  if (e != 0) return tlb_hit(cpu, cpub, mm, va, kind, asid, e, l1, l1, l2);
+  e = lookup_level(cpu, cpub, l2, va, asid);
+  if (e != 0) return tlb_hit(cpu, cpub, mm, va, kind, asid, e, l2, l1, l2);
   // miss everywhere: walk
   const r = walk(cpu, cpub, mm, va, kind, asid);
   cnt_inc(cpu, C_WALKS);
@@ -816,43 +781,122 @@ export function tlb_translate(mm: u32, va: u64, kind: u32): u32 {
   return 0;
 }
 
+// A lookup hit entry e in level hit_level.
+function tlb_hit(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32, e: u32, hit_level: u32, l1: u32, l2: u32): u32 {
+  const fetch = kind == K_FETCH;
+  const fl = load<u32>(e, 12);
+  const cls = shift_class(fl_orig(fl));
+  if (tlb_check) check_leaf_entry(cpu, e);
+  if ((kind == K_WRITE && (fl & EF_W) == 0) || (fetch && (fl & EF_NX) != 0)) {
+    // x86: the cached translation forbids the access: #PF without a walk
+    cnt_inc(cpu, C_HIT + hit_level * 4 + cls);
+    if (hit_level != l1) cnt_inc(cpu, C_MISS + l1 * 4 + cls);
+    t_from_tlb = true;
+    return 0x100 | X86_PF_USER | X86_PF_PROT | (kind == K_WRITE ? X86_PF_WRITE : 0) | (fetch ? X86_PF_INSTR : 0);
+  }
+  if (kind == K_WRITE && (fl & EF_D) == 0) {
+    // write through a clean entry: the walker sets D (a walk), then the entry is refilled
+    cnt_inc(cpu, C_HIT + hit_level * 4 + cls);
+    if (hit_level != l1) cnt_inc(cpu, C_MISS + l1 * 4 + cls);
+    cnt_inc(cpu, C_DIRTY_ASSISTS);
+    tlb_invalidate_va(cpu, va, asid, false);
+    const r = walk(cpu, cpub, mm, va, kind, asid);
+    cnt_inc(cpu, C_WALKS);
+    cnt_add(cpu, C_WALK_REFS, w_refs);
+    if (r != 0) { cnt_inc(cpu, C_WALK_FAULTS); return r; }
+    const ne = fill_from_walk(cpu, cpub, l1, l2, va, asid);
+    t_pfn = w_pfn;
+    if (ne != 0) fp_from_entry(cpu, ne, va, fetch, l1, shift_class(w_shift));
+    return 0;
+  }
+  const s = tag_shift(load<u64>(e));
+  const epfn = load<u32>(e, 8);
+  t_pfn = epfn + (<u32>(va >> 12) & ((<u32>1 << (s - 12)) - 1));
+  cnt_inc(cpu, C_HIT + hit_level * 4 + cls);
+  let l1e = e;
+  if (hit_level != l1) {
+    cnt_inc(cpu, C_MISS + l1 * 4 + cls);
+    // refill L1 from L2; a smashed piece goes back in at its original size if L1 has it
+    let fs = s, fpfn = epfn;
+    if ((fl & EF_FRACT) != 0) {
+      const o = fl_orig(fl);
+      fs = o;
+      fpfn = epfn - <u32>((tag_base(load<u64>(e)) & ((<u64>1 << o) - 1)) >> 12);
+    }
+    l1e = fill_level(cpu, cpub, l1, va, fs, asid, fpfn, fl & ~EF_FRACT);
+    if (l1e == 0) return 0;
+  }
+  fp_from_entry(cpu, l1e, va, fetch, l1, cls);
+  return 0;
+}
+
 // Fill L2 then L1 with the last walk's translation; returns the L1 entry (or 0).
-function fill_from_walk(cpu: u32, cpub: u32, l1: u32, l2: u32, va: u64, asid: u32): u32 {
+@inline function fill_from_walk(cpu: u32, cpub: u32, l1: u32, l2: u32, va: u64, asid: u32): u32 {
   const fl = w_fl | ((w_shift - 12) << 8);
   if ((w_fl & EF_COAL) != 0) cnt_inc(cpu, C_COAL_FILLS);
   if (level_n(l2) != 0) fill_level(cpu, cpub, l2, va, w_shift, asid, w_base, fl);
   return fill_level(cpu, cpub, l1, va, w_shift, asid, w_base, fl);
 }
 
-function off_translate(cpu: u32, c: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 {
-  const e = cpub + off_off + ((<u32>(va >> 12) & (off_entries - 1)) << 4);
-  if (load<u64>(e) == mktag(va, 12, asid)) {
+// tlb: 'off': a direct-mapped cache of 4 KiB translations per CPU, tagged with the PCID,
+// then a plain walk (no walk caches, no statistics).
+export function off_translate(mm: u32, va: u64, kind: u32): u32 {
+  t_from_tlb = false;
+  const c = cpu_rec(cur_cpu);
+  const asid = load<u32>(c + CPU_ASID);
+  const e = load<u32>(c + CPU_TLB) + ((<u32>(va >> 12) & (off_entries - 1)) << 4);
+  const tag = mktag(va, 12, asid);
+  if (load<u64>(e) == tag) {
     const fl = load<u32>(e, 12);
-    if (((kinds_of(fl, false) | ((fl & EF_NX) != 0 ? 0 : 1 << K_FETCH)) >> kind) & 1) {
-      if (tlb_check) check_leaf_entry(cpu, e);
+    const kinds = off_kinds(fl);
+    if ((kinds >> kind) & 1) {
+      if (tlb_check) check_leaf_entry(cur_cpu, e);
       t_pfn = load<u32>(e, 8);
-      fp_set(va & ~(<u64>4095), 12, t_pfn, kinds_of(fl, false) | ((fl & EF_NX) != 0 ? 0 : 1 << K_FETCH), fp_scratch);
+      fp_set(va & ~(<u64>4095), 12, t_pfn, kinds, fp_scratch);
       return 0;
     }
   }
-  const r = walk(cpu, cpub, mm, va, kind, asid);
-  if (r != 0) return r;
-  t_pfn = w_pfn;
-  store<u64>(e, mktag(va, 12, asid));
-  store<u32>(e, w_pfn, 8);
-  store<u32>(e, w_fl & (EF_W | EF_D | EF_NX), 12);
-  const kinds = kinds_of(w_fl, false) | ((w_fl & EF_NX) != 0 ? 0 : 1 << K_FETCH);
-  if (w_shift > 12) {
-    // INVLPG of any address of a huge page must find its 4 KiB pieces: remember the span
-    const lo = va & ~((<u64>1 << w_shift) - 1);
-    const hi = lo + (<u64>1 << w_shift);
-    if (lo < load<u64>(c + CPU_HUGE_LO)) store<u64>(c + CPU_HUGE_LO, lo);
-    if (hi > load<u64>(c + CPU_HUGE_HI)) store<u64>(c + CPU_HUGE_HI, hi);
-    fp_set(lo, w_shift, w_base, kinds, fp_scratch);
-  } else {
-    fp_set(va & ~(<u64>4095), 12, w_pfn, kinds, fp_scratch);
+  const write = kind == K_WRITE;
+  const fetch = kind == K_FETCH;
+  let table = load<u32>(mm + T.MM_PGD);
+  let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
+  let nx = false;
+  while (true) {
+    const p = entry_host(table, <u32>(va >> shift) & 511);
+    const x = load<u64>(p);
+    if ((x & _PAGE_PRESENT) == 0) return walk_fault(va, write, fetch, false);
+    nx = nx || (x & _PAGE_NX) != 0;
+    if ((write && (x & _PAGE_RW) == 0) || (fetch && nx)) return walk_fault(va, write, fetch, true);
+    const leaf = shift == 12 || (shift <= 30 && (x & _PAGE_PSE) != 0);
+    let ne = x | _PAGE_ACCESSED;
+    if (leaf && write) ne |= _PAGE_DIRTY;
+    if (ne != x) store<u64>(p, ne);
+    const pfn = <u32>((x & PTE_PFN_MASK) >> 12);
+    if (!leaf) { table = pfn; shift -= 9; continue; }
+    // table entries are always writable here (_PAGE_TABLE): the leaf's RW is the walk's
+    const fl = ((ne & _PAGE_RW) != 0 ? EF_W : 0) | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0) | (nx ? EF_NX : 0);
+    const pmask4k = (<u32>1 << (shift - 12)) - 1;
+    t_pfn = pfn + (<u32>(va >> 12) & pmask4k);
+    store<u64>(e, tag);
+    store<u32>(e, t_pfn, 8);
+    store<u32>(e, fl, 12);
+    const kinds = off_kinds(fl);
+    if (shift > 12) {
+      // INVLPG of any address of a huge page must find its 4 KiB pieces: remember the span
+      const lo = va & ~((<u64>1 << shift) - 1);
+      const hi = lo + (<u64>1 << shift);
+      if (lo < load<u64>(c + CPU_HUGE_LO)) store<u64>(c + CPU_HUGE_LO, lo);
+      if (hi > load<u64>(c + CPU_HUGE_HI)) store<u64>(c + CPU_HUGE_HI, hi);
+      fp_set(lo, shift, pfn, kinds, fp_scratch);
+    } else {
+      fp_set(va & ~(<u64>4095), 12, t_pfn, kinds, fp_scratch);
+    }
+    return 0;
   }
-  return 0;
+}
+
+@inline function off_kinds(fl: u32): u32 {
+  return kinds_of(fl, false) | ((fl & EF_NX) != 0 ? 0 : 1 << K_FETCH);
 }
 
 // After a page fault the CPU holds no translation for the faulting address (SDM 4.10.4.1).
@@ -866,7 +910,7 @@ export function tlb_fault_invalidate(va: u64): void {
     return;
   }
   const cpub = load<u32>(c + CPU_TLB);
-  for (let l: u32 = 0; l < 4; l++) invalidate_va_level(cpub, l, va, asid);
+  for (let l: u32 = 0; l < 4; l++) invalidate_va_level(cur_cpu, cpub, l, va, asid);
   pwc_flush(cpub, asid, true, va);
 }
 
@@ -949,7 +993,7 @@ function check_pwc_entry(cpu: u32, mm0: u32, e: u32, i: u32): void {
   const t = load<u64>(e);
   const mm = asid_owner_mm(cpu, tag_asid(t));
   if (mm == 0) return;
-  const s = PWC_SHIFT[i];
+  const s = pwc_shift(i);
   const va = (t >> 14) << s;
   let table = load<u32>(mm + T.MM_PGD);
   let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;

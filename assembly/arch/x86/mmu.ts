@@ -17,7 +17,7 @@ import {
 } from "../../mm/memory";
 import { hostmem_exhausted } from "../../lib/hostmem";
 import {
-  tlb_translate, t_pfn, t_from_tlb, tlb_fault_invalidate, pt_allows, fp_base, fp_shift, fp_pfn, fp_pmask, fp_kinds,
+  tlb_translate, off_translate, tlb_mode, TLB_OFF, t_pfn, t_from_tlb, tlb_fault_invalidate, pt_allows, fp_base, fp_shift, fp_pfn, fp_pmask, fp_kinds,
   fp_hit, fp_flush, fp_invalidate, cnt_inc, cnt_add, cur_cpu, K_READ, K_WRITE, K_FETCH, C_LOADS, C_STORES,
   C_FETCHES, C_FAULTS, C_SPURIOUS, X86_PF_PROT, X86_PF_WRITE, X86_PF_USER, X86_PF_INSTR,
 } from "../tlb_model";
@@ -57,11 +57,9 @@ export let access_faults: u32 = 0; // faults taken by the current command
 export let access_sig_addr: u64 = 0;
 let walk_pfn: u32 = 0; // frame of the last translated byte
 
-// Translate addr for an access, faulting as needed. Returns SIG_*.
-function translate(task: u32, mm: u32, addr: u64, kind: u32): i32 {
+// The fault side of translate(): handle faults until the access translates. Returns SIG_*.
+function translate_faulting(task: u32, mm: u32, addr: u64, kind: u32, r: u32): i32 {
   for (let tries = 0; tries < 64; tries++) {
-    const r = tlb_translate(mm, addr, kind);
-    if (r == 0) { walk_pfn = t_pfn; return SIG_NONE; }
     // the fault drops every translation of addr on this CPU (SDM 4.10.4.1)
     tlb_fault_invalidate(addr);
     const cpu = cur_cpu;
@@ -73,6 +71,8 @@ function translate(task: u32, mm: u32, addr: u64, kind: u32): i32 {
     if (contpte_on) contpte_reconcile(mm, addr & ~(<u64>4095), (addr & ~(<u64>4095)) + 4096, true);
     if (sig != SIG_NONE) { access_sig_addr = addr; return sig; }
     access_faults++;
+    r = tlb_mode == TLB_OFF ? off_translate(mm, addr, kind) : tlb_translate(mm, addr, kind);
+    if (r == 0) { walk_pfn = t_pfn; return SIG_NONE; }
   }
   assert(false, "translate: fault did not resolve the access");
   return SIG_SEGV;
@@ -89,7 +89,9 @@ function translate(task: u32, mm: u32, addr: u64, kind: u32): i32 {
     fp_hit();
     return SIG_NONE;
   }
-  return translate(task, mm, a, kind);
+  const r = tlb_mode == TLB_OFF ? off_translate(mm, a, kind) : tlb_translate(mm, a, kind);
+  if (r == 0) { walk_pfn = t_pfn; return SIG_NONE; }
+  return translate_faulting(task, mm, a, kind, r);
 }
 
 // splitmix64: the random stream of OP_RANDOM
