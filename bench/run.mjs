@@ -6,6 +6,7 @@
 //   node bench/run.mjs --only fault_4k,access_walk
 //   node bench/run.mjs --list      the figure table and what each needs
 //   node bench/run.mjs --force ... run figures even when their feature probe fails
+//   npm run bench:variants         the design-variant comparisons instead (bench/variants.mjs)
 //
 // Progress goes to stderr, the table to stdout, the JSON to
 // bench/results/latest.json (or --json PATH). Speed targets are checked here,

@@ -21,12 +21,12 @@ export function warmUp(fn, calls = 30) {
  * beforeEach/afterEach run outside the timed window (e.g. unmap what a fault
  * benchmark populated).
  */
-export async function measure(ctx, { name, fn, ops = 1, beforeEach, afterEach, time, iterations, warmupIterations }) {
+export async function measure(ctx, { name, fn, ops = 1, beforeEach, afterEach, time, iterations, warmupIterations, warmupTime }) {
   const bench = new Bench({
     name,
     time: time ?? (ctx.quick ? 250 : 1500),
     iterations: iterations ?? (ctx.quick ? 5 : 15),
-    warmupTime: ctx.quick ? 50 : 200,
+    warmupTime: warmupTime ?? (ctx.quick ? 50 : 200),
     warmupIterations: warmupIterations ?? (ctx.quick ? 3 : 8),
     throws: true,
   });
