@@ -95,7 +95,7 @@ describe('parser: good scripts', () => {
 
 describe('parser: malformed scripts name file, line, column and give a hint', () => {
   const cases: [string, string][] = [
-    ['frobnicate a', "t.mms:1:1: unknown operation 'frobnicate' (operations: set, map, madvise, touch, store, expect, verify, munmap, mprotect, mremap, fork, in, exit, snapshot, machine, check)"],
+    ['frobnicate a', "t.mms:1:1: unknown operation 'frobnicate' (operations: set, map, madvise, touch, random, thread, cpu, race, end, store, expect, verify, munmap, mprotect, mremap, fork, in, exit, snapshot, machine, check)"],
     ['map a 2M anon\n  map a 2M anon', "t.mms:2:7: region 'a' already defined (region names are global and unique)"],
     ['map a 3000 anon', 't.mms:1:7: size/skew/align must be non-zero multiples of 4K (usage: map NAME SIZE anon|shmem|hugetlb2M|hugetlb1G [shared|private] [prot=P] [align=A] [skew=S] [noreserve] [populate])'],
     ['map a 2X anon', "t.mms:1:7: bad size '2X' (sizes look like 4096, 0x1000, 4K, 2M, 1G, 1M+4K)"],
@@ -126,8 +126,8 @@ describe('parser: malformed scripts name file, line, column and give a hint', ()
     ['set thp.enabled', "t.mms:1:1: 'set' needs 2 arguments (usage: set KNOB VALUE)"],
     ['in c touch a 0 4K read', "t.mms:1:4: unknown child 'c' (a child exists from its 'fork CHILD' line on)"],
     ['fork c\nin c', "t.mms:2:1: 'in' needs a child and an operation (usage: in CHILD OP...)"],
-    ['fork c\nin c fork d', "t.mms:2:6: 'fork' cannot run inside a child (in a child: map, madvise, touch, store, expect, verify, munmap, mprotect, mremap)"],
-    ['fork c\nin c snapshot x', "t.mms:2:6: 'snapshot' cannot run inside a child (in a child: map, madvise, touch, store, expect, verify, munmap, mprotect, mremap)"],
+    ['fork c\nin c fork d', "t.mms:2:6: 'fork' cannot run inside a child (in a child: map, madvise, touch, store, expect, verify, munmap, mprotect, mremap, random)"],
+    ['fork c\nin c snapshot x', "t.mms:2:6: 'snapshot' cannot run inside a child (in a child: map, madvise, touch, store, expect, verify, munmap, mprotect, mremap, random)"],
     ['fork c\nfork c', "t.mms:2:6: process 'c' already defined (process names are unique; main is taken)"],
     ['fork main', "t.mms:1:6: process 'main' already defined (process names are unique; main is taken)"],
     ['exit main', "t.mms:1:6: unknown child 'main' (a child exists from its 'fork CHILD' line on; main cannot exit)"],
@@ -136,8 +136,8 @@ describe('parser: malformed scripts name file, line, column and give a hint', ()
     ['machine data=off\nmap a 4K anon\nverify a 0 4K 1', "t.mms:3:1: 'verify' reads page contents, but the machine line has data=off (remove data=off to check contents)"],
     ['map a 4K anon\nmachine ram=1G', "t.mms:2:1: 'machine' must come first and only once (put it before every other operation)"],
     ['machine ram=lots', "t.mms:1:9: bad size 'lots' (sizes look like 4096, 0x1000, 4K, 2M, 1G, 1M+4K)"],
-    ['machine colour=red', "t.mms:1:9: bad machine option 'colour=red' (usage: machine [ram=SIZE] [data=on|off] [levels=4|5] [cpus=N])"],
-    ['machine ram=16M', 't.mms:1:1: config.ram: 16777216 bytes is too small (at least 64M) (usage: machine [ram=SIZE] [data=on|off] [levels=4|5] [cpus=N])'],
+    ['machine colour=red', "t.mms:1:9: bad machine option 'colour=red' (usage: machine [ram=SIZE] [data=on|off] [levels=4|5] [cpus=N] [tlb=PRESET|off])"],
+    ['machine ram=16M', 't.mms:1:1: config.ram: 16777216 bytes is too small (at least 64M) (usage: machine [ram=SIZE] [data=on|off] [levels=4|5] [cpus=N] [tlb=PRESET|off])'],
     ['check now', "t.mms:1:7: unexpected argument 'now' (usage: check)"],
   ];
   it.each(cases)('%j', (text, message) => {

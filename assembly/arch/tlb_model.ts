@@ -782,7 +782,7 @@ export function tlb_translate(mm: u32, va: u64, kind: u32): u32 {
 }
 
 // A lookup hit entry e in level hit_level.
-function tlb_hit(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32, e: u32, hit_level: u32, l1: u32, l2: u32): u32 {
+@inline function tlb_hit(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32, e: u32, hit_level: u32, l1: u32, l2: u32): u32 {
   const fetch = kind == K_FETCH;
   const fl = load<u32>(e, 12);
   const cls = shift_class(fl_orig(fl));

@@ -57,7 +57,7 @@ export type Op = OpBase & (
   | { op: 'set'; knob: ScenarioKnob; value: string }
   | { op: 'map'; region: number }
   | { op: 'madvise'; region: number; off: number; len: number; advice: string }
-  | { op: 'touch'; region: number; off: number; len: number; write: boolean; stride: number; gen: number }
+  | { op: 'touch'; region: number; off: number; len: number; write: boolean; fetch?: boolean; stride: number; gen: number }
   | { op: 'store' | 'expect'; region: number; off: number; value: number }
   | { op: 'verify'; region: number; off: number; len: number; gen: number; stride: number }
   | { op: 'munmap'; region: number; off: number; len: number }
@@ -66,6 +66,11 @@ export type Op = OpBase & (
   | { op: 'fork' | 'exit'; child: number }
   | { op: 'snapshot'; label: string }
   | { op: 'check' }
+  // extensions for CPUs, threads and the TLB model
+  | { op: 'random'; region: number; off: number; len: number; count: number; write: boolean; fetch: boolean; seed: number; granule: number }
+  | { op: 'thread'; child: number; of: number; cpu: number }
+  | { op: 'cpu'; target: number; cpu: number }
+  | { op: 'race'; seed: number; at: 'any' | 'fault' | 'pte-lock'; members: Op[] }
 );
 
 export interface Scenario {
@@ -75,8 +80,10 @@ export interface Scenario {
   script: string;
   ops: Op[];
   regions: Region[];
-  /** process names: 'main', then children in fork order */
+  /** process names: 'main', then children in fork order (and threads in creation order) */
   procs: string[];
+  /** for each entry of procs: its own index, or for a thread the index of its process */
+  leaders: number[];
   /** from the `machine` extension line (data mode on unless data=off) */
   machine: MachineConfig;
   /** the leading `set`s: ops[0..leadingSets) are the configuration before the reference point */
@@ -99,6 +106,11 @@ const USAGE: Record<string, string> = {
   map: 'map NAME SIZE anon|shmem|hugetlb2M|hugetlb1G [shared|private] [prot=P] [align=A] [skew=S] [noreserve] [populate]',
   madvise: 'madvise NAME OFF LEN ADVICE',
   touch: 'touch NAME OFF LEN read|write [stride=S] [gen=G]',
+  random: 'random NAME OFF LEN COUNT read|write|fetch [seed=S] [granule=G]',
+  thread: 'thread NAME [of=PROC] [cpu=N]',
+  cpu: 'cpu PROC N',
+  race: 'race [seed=N] [at=any|fault|pte-lock] ... end',
+  end: 'end',
   store: 'store NAME OFF BYTE',
   expect: 'expect NAME OFF BYTE',
   verify: 'verify NAME OFF LEN GEN [stride=S]',
@@ -109,10 +121,11 @@ const USAGE: Record<string, string> = {
   in: 'in CHILD OP...',
   exit: 'exit CHILD',
   snapshot: 'snapshot LABEL',
-  machine: 'machine [ram=SIZE] [data=on|off] [levels=4|5] [cpus=N]',
+  machine: 'machine [ram=SIZE] [data=on|off] [levels=4|5] [cpus=N] [tlb=PRESET|off]',
   check: 'check',
 };
-const LOCAL_OPS = new Set(['map', 'madvise', 'touch', 'store', 'expect', 'verify', 'munmap', 'mprotect', 'mremap']);
+const LOCAL_OPS = new Set(['map', 'madvise', 'touch', 'store', 'expect', 'verify', 'munmap', 'mprotect', 'mremap', 'random']);
+const RACE_OPS = new Set(['touch', 'store', 'random']);
 const KINDS: RegionKind[] = ['anon', 'shmem', 'hugetlb2M', 'hugetlb1G'];
 const SIZE_HINT = 'sizes look like 4096, 0x1000, 4K, 2M, 1G, 1M+4K';
 
@@ -147,6 +160,9 @@ export function parseScenario(text: string, file: string, opts: ParseOptions): S
   const knobByName = new Map(opts.knobs.map((k) => [k.name, k]));
   const regions: Region[] = [];
   const procs = ['main'];
+  const leaders = [0];
+  let race: Extract<Op, { op: 'race' }> | undefined;
+  let raceTok: Token | undefined;
   const labels = new Set<string>();
   const ops: Op[] = [];
   let machine: MachineConfig = { data: true };
@@ -213,6 +229,12 @@ export function parseScenario(text: string, file: string, opts: ParseOptions): S
       const s = size(tok, tok.text.slice(7));
       return s > 0 ? s : bad(tok, 'stride must be > 0', 'e.g. stride=4K');
     };
+    const cpuArg = (tok: Token, v: string): number => {
+      const n = parseInt0(v);
+      const cpus = machine.cpus ?? 1;
+      if (n === undefined || n >= cpus) bad(tok, `bad CPU '${v}'`, `the machine has cpus=${cpus} (numbered from 0; set cpus=N on the 'machine' line)`);
+      return n!;
+    };
     const needData = () => {
       if (machine.data === false)
         bad(word, `'${name}' reads page contents, but the machine line has data=off`, 'remove data=off to check contents');
@@ -232,6 +254,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions): S
           else if (k === 'data' && (v === 'on' || v === 'off')) cfg.data = v === 'on';
           else if (k === 'levels' && (v === '4' || v === '5')) cfg.pagingLevels = Number(v) as 4 | 5;
           else if (k === 'cpus' && parseInt0(v) !== undefined) cfg.cpus = parseInt0(v);
+          else if (k === 'tlb') cfg.tlb = v as MachineConfig['tlb'];
           else bad(tok, `bad machine option '${tok.text}'`, `usage: ${USAGE.machine}`);
         }
         try {
@@ -294,7 +317,8 @@ export function parseScenario(text: string, file: string, opts: ParseOptions): S
         const { off, len } = range(r, 1);
         let stride = PAGE, gen = 0;
         if (name === 'touch') {
-          if (t[4].text !== 'read' && t[4].text !== 'write') bad(t[4], 'touch needs read|write', `usage: ${USAGE.touch}`);
+          // 'fetch' (instruction fetches through the ITLB) is a hugemmu extension
+          if (t[4].text !== 'read' && t[4].text !== 'write' && t[4].text !== 'fetch') bad(t[4], 'touch needs read|write', `usage: ${USAGE.touch}`);
         } else {
           needData();
           gen = parseInt0(t[4].text) ?? bad(t[4], `bad generation '${t[4].text}'`, 'a number; 0 means zero bytes');
@@ -305,7 +329,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions): S
             gen = parseInt0(tok.text.slice(4)) ?? bad(tok, `bad generation '${tok.text}'`, 'gen=G takes a number');
           else bad(tok, `unknown option '${tok.text}'`, `usage: ${USAGE[name]}`);
         }
-        if (name === 'touch') ops.push({ ...base, op: 'touch', region: r, off, len, write: t[4].text === 'write', stride, gen });
+        if (name === 'touch') ops.push({ ...base, op: 'touch', region: r, off, len, write: t[4].text === 'write', fetch: t[4].text === 'fetch', stride, gen });
         else ops.push({ ...base, op: 'verify', region: r, off, len, gen, stride });
         break;
       }
@@ -358,6 +382,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions): S
         atMost(2);
         if (procs.includes(t[1].text)) bad(t[1], `process '${t[1].text}' already defined`, 'process names are unique; main is taken');
         procs.push(t[1].text);
+        leaders.push(procs.length - 1);
         ops.push({ ...base, op: 'fork', child: procs.length - 1 });
         break;
       }
@@ -381,10 +406,80 @@ export function parseScenario(text: string, file: string, opts: ParseOptions): S
         atMost(1);
         ops.push({ ...base, op: 'check' });
         break;
+      case 'random': {
+        need(6);
+        const r = region(t[1]);
+        const { off, len } = range(r, 1);
+        const count = parseInt0(t[4].text) ?? bad(t[4], `bad count '${t[4].text}'`, 'a number of accesses');
+        if (!['read', 'write', 'fetch'].includes(t[5].text)) bad(t[5], 'random needs read|write|fetch', `usage: ${USAGE.random}`);
+        let seed = 1, granule = 64;
+        for (const tok of t.slice(6)) {
+          if (tok.text.startsWith('seed=')) seed = parseInt0(tok.text.slice(5)) ?? bad(tok, `bad seed '${tok.text}'`, 'seed=N takes a number');
+          else if (tok.text.startsWith('granule=')) granule = size(tok, tok.text.slice(8));
+          else bad(tok, `unknown option '${tok.text}'`, `usage: ${USAGE.random}`);
+        }
+        if (!granule || len < granule) bad(t[3], `LEN must hold at least one granule (${granule} bytes)`, `usage: ${USAGE.random}`);
+        ops.push({ ...base, op: 'random', region: r, off, len, count, write: t[5].text === 'write', fetch: t[5].text === 'fetch', seed, granule });
+        break;
+      }
+      case 'thread': {
+        need(2);
+        atMost(4);
+        if (procs.includes(t[1].text)) bad(t[1], `process '${t[1].text}' already defined`, 'process and thread names are unique');
+        let of = 0, cpu = -1;
+        for (const tok of t.slice(2)) {
+          if (tok.text.startsWith('of=')) {
+            of = procs.indexOf(tok.text.slice(3));
+            if (of < 0) bad(tok, `unknown process '${tok.text.slice(3)}'`, "a child exists from its 'fork CHILD' line on");
+          } else if (tok.text.startsWith('cpu=')) cpu = cpuArg(tok, tok.text.slice(4));
+          else bad(tok, `unknown option '${tok.text}'`, `usage: ${USAGE.thread}`);
+        }
+        procs.push(t[1].text);
+        leaders.push(leaders[of]);
+        ops.push({ ...base, op: 'thread', child: procs.length - 1, of, cpu });
+        break;
+      }
+      case 'cpu': {
+        need(3);
+        atMost(3);
+        const target = procs.indexOf(t[1].text);
+        if (target < 0) bad(t[1], `unknown process or thread '${t[1].text}'`, 'main, a forked child or a thread');
+        ops.push({ ...base, op: 'cpu', target, cpu: cpuArg(t[2], t[2].text) });
+        break;
+      }
+      case 'race': {
+        atMost(3);
+        if (race) bad(word, "'race' inside a race block", "close the block with 'end' first");
+        let seed = 0;
+        let at: 'any' | 'fault' | 'pte-lock' = 'any';
+        for (const tok of t.slice(1)) {
+          if (tok.text.startsWith('seed=')) seed = parseInt0(tok.text.slice(5)) ?? bad(tok, `bad seed '${tok.text}'`, 'seed=N takes a number (0: preempt at every lock point)');
+          else if (tok.text === 'at=any' || tok.text === 'at=fault' || tok.text === 'at=pte-lock') at = tok.text.slice(3) as typeof at;
+          else bad(tok, `unknown option '${tok.text}'`, `usage: ${USAGE.race}`);
+        }
+        race = { ...base, op: 'race', seed, at, members: [] };
+        raceTok = word;
+        continue;
+      }
+      case 'end': {
+        atMost(1);
+        if (!race) bad(word, "'end' without 'race'", `usage: ${USAGE.race}`);
+        if (race!.members.length < 2) bad(word, 'a race needs at least two accesses', "put two or more 'touch', 'store' or 'random' lines in the block");
+        ops.push(race!);
+        race = undefined;
+        continue;
+      }
+    }
+    if (race) {
+      // inside a race block: the line is one of the racing accesses
+      const o = ops.pop()!;
+      if (!RACE_OPS.has(o.op)) bad(word, `'${name}' cannot race`, `a race block holds ${[...RACE_OPS].join(', ')} lines (with 'in PROC' for other tasks)`);
+      race.members.push(o);
     }
   }
+  if (race) throw new ScenarioError(file, race.line, raceTok!.col, "'race' block without 'end'", `usage: ${USAGE.race}`);
   return {
-    file, script, ops, regions, procs, machine,
+    file, script, ops, regions, procs, leaders, machine,
     leadingSets: leadingSets < 0 ? ops.length : leadingSets,
   };
 }

@@ -27,6 +27,7 @@ function snapshotLines(label: string, s: SnapshotReport): string[] {
   if (pools.length) {
     o.push(`  hugetlb  ${pools.map(([size, p]) => `${size}: ${p.nr_hugepages} pages, ${p.free_hugepages} free, ${p.resv_hugepages} reserved, ${p.surplus_hugepages} surplus`).join('; ')}`);
   }
+  if (s.tlb) o.push(...tlbLines(s.tlb));
   for (const [name, p] of Object.entries(s.procs)) {
     const st = p.status;
     o.push(`  ${name}: RSS ${st.VmRSS} kB (anon ${st.RssAnon}, shmem ${st.RssShmem}), page tables ${st.VmPTE} kB, ` +
@@ -43,6 +44,29 @@ function snapshotLines(label: string, s: SnapshotReport): string[] {
       if (r.nr_vmas > 1) o.push(`      ${rn}: VMAs at ${r.vmas_kB.map(([off, size]) => `+${off}K (${size}K)`).join(', ')}`);
     }
   }
+  return o;
+}
+
+/** The TLB model's counters: per level, walks, flushes and shootdowns, then one line per busy CPU. */
+function tlbLines(t: NonNullable<SnapshotReport['tlb']>): string[] {
+  const level = (c: Record<string, number>, l: string) => {
+    if (!c[`${l}_lookups`]) return '';
+    const sizes = ['4k', 'coal', '2m', '1g'].filter((z) => c[`${l}_hit_${z}`] || c[`${l}_miss_${z}`])
+      .map((z) => `${z} ${c[`${l}_hit_${z}`]}/${c[`${l}_miss_${z}`]}`);
+    return `${l} ${c[`${l}_hits`]} hits ${c[`${l}_misses`]} misses (${sizes.join(', ')})`;
+  };
+  const line = (c: Record<string, number>) => [
+    ['l1d', 'l1i', 'l2', 'l2i'].map((l) => level(c, l)).filter(Boolean).join('; '),
+    c.walks ? `${c.walks} walks, ${c.walk_refs} entries read` : '',
+    c.page_faults ? `${c.page_faults} faults${c.spurious_faults ? ` (${c.spurious_faults} spurious)` : ''}` : '',
+    c.invlpg || c.flush_full ? `flushes ${c.flush_single} single, ${c.flush_range} range (${c.invlpg} pages), ${c.flush_full} full` : '',
+    c.ipi_sent || c.ipi_received ? `IPIs ${c.ipi_sent} sent, ${c.ipi_received} received` : '',
+    c.tlbi_broadcast ? `${c.tlbi_broadcast} broadcast TLBIs` : '',
+    c.contpte_set || c.contpte_fold || c.contpte_unfold ? `contpte ${c.contpte_set} set, ${c.contpte_fold} folds, ${c.contpte_unfold} unfolds` : '',
+    c.context_switches ? `${c.context_switches} context switches (${c.flush_on_switch} flushed a PCID)` : '',
+  ].filter(Boolean).join('; ');
+  const o = [`  tlb      ${t.model}: ${line(t.total) || 'no events'}`];
+  if (t.cpus.length > 1) t.cpus.forEach((c, i) => { const l = line(c); if (l) o.push(`    cpu ${i}  ${l}`); });
   return o;
 }
 

@@ -34,6 +34,8 @@ export interface SnapshotReport {
   meminfo: Record<(typeof MEMINFO_FIELDS)[number], number>;
   hugetlb: Record<string, Record<(typeof HUGETLB_FIELDS)[number], number>>;
   procs: Record<string, ProcReport>;
+  /** hugemmu extension, with a TLB model: its counters since the reference point */
+  tlb?: { model: string; total: Record<string, number>; cpus: Record<string, number>[] };
 }
 
 export interface ErrorEntry {
@@ -93,6 +95,11 @@ export function formatResult(r: ScenarioResult): string {
     o.push('      },');
     o.push(`      "meminfo": ${flat(s.meminfo)},`);
     o.push(`      "hugetlb": ${flat(s.hugetlb)},`);
+    if (s.tlb) {
+      o.push(`      "tlb": {"model": ${JSON.stringify(s.tlb.model)}, "total": ${flat(s.tlb.total)}, "cpus": [`);
+      s.tlb.cpus.forEach((c, i) => o.push(`        ${flat(c)}${i < s.tlb!.cpus.length - 1 ? ',' : ''}`));
+      o.push('      ]},');
+    }
     o.push('      "procs": {');
     const procs = Object.entries(s.procs);
     procs.forEach(([name, p], pi) => {

@@ -5,7 +5,7 @@
  * the oracle's exclusion of its own fork bookkeeping. Each operation is one
  * API call; the core does the per-page work.
  */
-import { Machine } from '../machine.js';
+import { Machine, type Command } from '../machine.js';
 import type { Process } from '../process.js';
 import type { CoreFlavor } from '../core.js';
 import { ErrnoError, HostMemoryError, InvariantError, SignalError, UnsupportedFeatureError } from '../errors.js';
@@ -67,6 +67,9 @@ export async function runScenario(sc: Scenario, opts: RunOptions = {}): Promise<
   const procs: Proc[] = sc.procs.map((name, i) => ({
     name, alive: false, gen: i + 1, has: regions.map(() => false), fltRef: [0, 0], ovhAnon: 0, ovhPt: 0,
   }));
+  // a thread shares its process's regions and writes its pattern generation
+  const leaders = sc.leaders ?? sc.procs.map((_, i) => i);
+  const isThread = (i: number) => leaders[i] !== i;
   const main = procs[0];
   main.p = m.spawn();
   main.alive = true;
@@ -130,6 +133,8 @@ export async function runScenario(sc: Scenario, opts: RunOptions = {}): Promise<
   const settings: Record<string, string> = {};
   for (const k of knobs) settings[k.name] = m.getSysfs(k.path);
   const vmRef = new Map(vmstat());
+  const tlbOn = m.config.tlb !== 'off';
+  const tlbRef = m.tlbStats();
   const mthpRef = m.mthp();
   const miRef = meminfo();
   const st0 = main.p.status();
@@ -176,8 +181,29 @@ export async function runScenario(sc: Scenario, opts: RunOptions = {}): Promise<
         return;
       case 'touch':
         // gen=0 means the writer's own generation, as in the oracle
-        p.touch(R!.addr + op.off, op.len, { write: op.write, stride: op.stride, gen: op.gen || P.gen, base: R!.addr });
+        p.touch(R!.addr + op.off, op.len, { write: op.write, fetch: op.fetch, stride: op.stride, gen: op.gen || P.gen, base: R!.addr });
         return;
+      case 'random':
+        p.random(R!.addr + op.off, op.len, op.count, { write: op.write, fetch: op.fetch, seed: op.seed, granule: op.granule });
+        return;
+      case 'thread': {
+        const C = procs[op.child];
+        const L = procs[op.of];
+        if (!L.alive || !L.p) return err(op, 'child not running');
+        C.p = L.p.thread(op.cpu >= 0 ? { cpu: op.cpu } : {});
+        C.alive = true;
+        C.has = L.has;
+        C.gen = L.gen;
+        C.fltRef = [0, 0];
+        return;
+      }
+      case 'cpu': {
+        const T = procs[op.target];
+        if (!T.alive || !T.p) return err(op, 'child not running');
+        return T.p.setCpu(op.cpu);
+      }
+      case 'race':
+        return doRace(op);
       case 'store':
         return p.store(R!.addr + op.off, op.value);
       case 'expect': {
@@ -226,6 +252,30 @@ export async function runScenario(sc: Scenario, opts: RunOptions = {}): Promise<
     C.fltRef = [cst.minflt, cst.majflt];
     const now = main.p!.status();
     main.fltRef = [main.fltRef[0] + now.minflt - mine.minflt, main.fltRef[1] + now.majflt - mine.majflt];
+  }
+
+  // the racing accesses run together in the core, interleaved at the kernel's lock points
+  function doRace(op: Extract<Op, { op: 'race' }>): void {
+    const cmds: Command[] = [];
+    for (const o of op.members) {
+      const T = procs[o.proc];
+      if (!T.alive || !T.p) return err(o, 'child not running');
+      const R = regions[(o as { region: number }).region];
+      if (o.op === 'touch') {
+        cmds.push({ op: 'touch', pid: T.p.pid, addr: R.addr + o.off, len: o.len, stride: o.stride, write: o.write, fetch: o.fetch, arg: o.gen || T.gen, base: R.addr });
+      } else if (o.op === 'store') {
+        cmds.push({ op: 'store', pid: T.p.pid, addr: R.addr + o.off, arg: o.value });
+      } else if (o.op === 'random') {
+        cmds.push({ op: 'random', pid: T.p.pid, addr: R.addr + o.off, len: o.len, count: o.count, write: o.write, fetch: o.fetch, seed: o.seed, granule: o.granule });
+      }
+    }
+    const res = m.race(cmds, { seed: op.seed, at: op.at });
+    res.forEach((r, i) => {
+      const o = op.members[i];
+      if (r.signal === 0) return;
+      const name = r.signal === 11 ? 'SIGSEGV' : r.signal === 7 ? 'SIGBUS' : 'OOM';
+      err(o, `${name} at offset 0x${(r.address - regions[(o as { region: number }).region].addr).toString(16)}`);
+    });
   }
 
   function doExit(C: Proc): void {
@@ -284,8 +334,8 @@ export async function runScenario(sc: Scenario, opts: RunOptions = {}): Promise<
       hugetlb[size] = Object.fromEntries(HUGETLB_FIELDS.map((f) => [f, pool[f]])) as SnapshotReport['hugetlb'][string];
     }
     const out: Record<string, ProcReport> = {};
-    for (const P of procs) {
-      if (!P.alive) continue;
+    for (const [i, P] of procs.entries()) {
+      if (!P.alive || isThread(i)) continue;
       const st = P.p!.status();
       out[P.name] = {
         status: Object.fromEntries(STATUS_FIELDS.map((f) => [f, st[f] - stRef[f]])) as ProcReport['status'],
@@ -293,7 +343,14 @@ export async function runScenario(sc: Scenario, opts: RunOptions = {}): Promise<
         regions: regionReports(P),
       };
     }
-    return { line, vmstat: vm, mthp, meminfo: mi, hugetlb, procs: out };
+    const snap: SnapshotReport = { line, vmstat: vm, mthp, meminfo: mi, hugetlb, procs: out };
+    if (tlbOn) {
+      // the TLB model's counters since the reference point, in total and per CPU
+      const now = m.tlbStats();
+      const d = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(a).map((k) => [k, a[k] - (b[k] ?? 0)]));
+      snap.tlb = { model: now.model, total: d(now.total, tlbRef.total), cpus: now.cpus.map((c, i) => d(c, tlbRef.cpus[i])) };
+    }
+    return snap;
   }
 
   for (const op of sc.ops.slice(sc.leadingSets)) step(op);
