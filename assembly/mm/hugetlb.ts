@@ -970,8 +970,11 @@ function hugetlb_wp(vma: u32, address: u64, haddr: u64, ptep: u32, flags: u32): 
     if (nf == 0) {
       if (cow_from_owner) {
         folio_put(old, 0);
+        const before = folio_mapcount(old);
         unmap_ref_private(vma, old, haddr);
-        if (load<u64>(ptep) == pte) continue;
+        // retry_avoidcopy, unless nothing could be taken away (no endless retry)
+        if (load<u64>(ptep) == pte && folio_mapcount(old) < before) continue;
+        if (load<u64>(ptep) == pte) return alloc_fault_error();
         return 0;
       }
       folio_put(old, 0);
@@ -1004,10 +1007,11 @@ function unmap_ref_private(vma: u32, old: u32, address: u64): void {
     if (vm_flags(it) & T.VM_MAYSHARE) continue;
     const ip = load<u64>(it + T.V_PGOFF);
     if (pgoff < ip || pgoff >= ip + ((load<u64>(it + T.V_END) - load<u64>(it + T.V_START)) >> 12)) continue;
-    if (address < load<u64>(it + T.V_START) || address + h_size(h) > load<u64>(it + T.V_END)) continue;
+    // the same file page in that VMA (a forked child: the same address)
+    const a = load<u64>(it + T.V_START) + ((pgoff - ip) << 12);
     if (!is_vma_resv_set(it, HPAGE_RESV_OWNER)) {
       tlb_gather_mmu(vma_mm(it), false);
-      __unmap_hugepage_range(it, address, address + h_size(h), old);
+      __unmap_hugepage_range(it, a, a + h_size(h), old);
       tlb_finish_mmu();
     }
   }
