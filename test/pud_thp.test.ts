@@ -341,3 +341,25 @@ describe('split targets and deposit policy (V7, V8)', () => {
     m.checkInvariants();
   });
 });
+
+describe('copy-1G reuses what is not shared (V6)', () => {
+  it('after the child exits, a write reuses the PUD instead of copying 1 GiB', async () => {
+    const m = await machine({ variants: { 'thp.pud.cow': 'copy-1G' } });
+    const { p, a } = faultPud(m);
+    p.fork().exit();
+    p.touch(a, 4 * KiB, { write: true });
+    expect(events(m)).toEqual({ pgfault: 2, thp_fault_alloc: 1 });
+    m.checkInvariants();
+  });
+
+  it('a copy that cannot get 1 GiB counts a fallback and splits', async () => {
+    const m = await machine({ variants: { 'thp.pud.cow': 'copy-1G' } });
+    const { p, a } = faultPud(m);
+    const c = p.fork();
+    m.injectAllocFailures(1, 18);
+    c.touch(a, 4 * KiB, { write: true });
+    expect(events(m)).toEqual({ pgfault: 2, thp_fault_alloc: 1, thp_fault_fallback: 1, thp_split_pud: 1 });
+    expect(m.mthp()['1048576kB']).toMatchObject({ anon_fault_fallback: 1 });
+    m.checkInvariants();
+  });
+});

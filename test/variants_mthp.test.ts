@@ -200,24 +200,23 @@ describe('V1 when no large folio can be allocated (every order 2..8 fails, 64 Ki
 describe('V1 calc-order-arch-max against the seed (v1 had no per-size sysfs knobs)', () => {
   // Seed 002 v1: calc_anon_folio_order_alloc() walks every order from
   // min(max_anon_folio_order(), PMD_ORDER) down to 2, and try_vma_alloc_movable_folio()
-  // retries every order down to 2 on failure; CONFIG_LARGE_ANON_FOLIO alone enables it.
-  // The core intersects the cap with the per-size enabled masks instead
-  // (alloc_anon_folio in assembly/mm/memory.ts), so these are expected failures until
-  // that is settled (reported with the variant benchmark).
-  it.fails('with only 16K and 64K enabled, a blocked 64K range takes 32K as v1 would', async () => {
+  // retries every order down to 2 on failure; CONFIG_LARGE_ANON_FOLIO alone enables it,
+  // so the per-size sysfs knobs play no part.
+  it('with only 16K and 64K enabled, a blocked 64K range takes 32K as v1 would', async () => {
     const m = await machine(CALC, ['16kB', '64kB']);
     const p = m.spawn();
     const a = p.mmap(64 * KiB, { addr: ARENA, ...fixed });
     p.touch(a + 10 * 4 * KiB, 4 * KiB); // zero page at page 10 blocks 64K [0,16)
     p.touch(a, 4 * KiB, { write: true });
-    expect(m.mthp()['32kB'].anon_fault_alloc).toBe(1); // the core: 16kB
+    expect(m.mthp()['32kB'].anon_fault_alloc).toBe(1);
   });
 
-  it.fails('with no mTHP size enabled, v1 still allocates 64K folios', async () => {
+  it('with no mTHP size enabled, v1 still allocates 64K folios', async () => {
     const m = await machine(CALC, []);
     const p = m.spawn();
     const a = p.mmap(128 * KiB, { addr: ARENA, ...fixed });
     p.touch(a, 128 * KiB, { write: true });
-    expect(m.vmstat().pgfault).toBe(2); // the core: 32 order-0 faults
+    expect(m.vmstat().pgfault).toBe(2); // 6.18 with no size enabled: 32 order-0 faults
   });
 });
+

@@ -80,7 +80,7 @@ export const KNOB_TABLE: string =
   "14|vm/overcommit_memory|int:0:2|0\n" +
   "15|vm/max_map_count|int:0:2147483647|65530\n" +
   "16|hugemmu/mthp.orderSelection|iterate-enabled-orders,preferred-plus-order0,calc-order-arch-max|iterate-enabled-orders\n" +
-  "17|hugemmu/mthp.maxAnonFolioOrder|int:2:9|4\n" +
+  "17|hugemmu/mthp.maxAnonFolioOrder|int:2:8|4\n" +
   "18|hugemmu/mthp.onRace|release-and-refault,retry-lower-order,fallback-order0-now|release-and-refault\n" +
   "19|hugemmu/thp.pud.anon|off,on|on\n" +
   "20|hugemmu/thp.pud.cow|split-to-pte-always,reuse-if-exclusive-else-split,copy-1G|split-to-pte-always\n" +

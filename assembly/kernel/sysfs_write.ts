@@ -22,7 +22,7 @@ function max_value(id: u32): u64 {
   if (id == K_KHUGEPAGED_MAX_PTES_NONE || id == K_KHUGEPAGED_MAX_PTES_SHARED || id == K_KHUGEPAGED_MAX_PTES_SWAP) return 511;
   if (id == K_OVERCOMMIT_MEMORY) return 2;
   if (id == K_V_MTHP_ORDER_SELECTION || id == K_V_MTHP_ON_RACE || id == K_V_PUD_COW || id == K_V_PUD_SPLIT_TARGET) return 2;
-  if (id == K_V_MAX_ANON_FOLIO_ORDER) return 9;
+  if (id == K_V_MAX_ANON_FOLIO_ORDER) return 8;
   if (id == K_V_PUD_ANON || id == K_V_PGTABLE_DEPOSIT || id == K_V_MPROTECT_PUD_WRITE_UPGRADE ||
       id == K_V_MPROTECT_PUD_PARTIAL || id == K_V_COW_REUSE_LARGE || id == K_V_SMAPS_PUD_LEAF ||
       id == K_V_PUD_ANON_HUGE_PAGES || id == K_V_SHMEM_PMD_SPLIT || id == K_V_FORK_FILE_PMD) return 1;

@@ -1064,7 +1064,8 @@ function do_huge_pud_wp_page(vma: u32, orig: u64): u32 {
   const policy = kn2(K_V_PUD_COW);
   const pfn = pte_pfn(orig);
   const f = page_folio(pfn);
-  if (policy == 1) {
+  // reuse-if-exclusive-else-split and copy-1G both reuse a PUD nobody else maps
+  if (policy != 0) {
     let excl = large_page_anon_exclusive(f, pfn);
     if (!excl && folio_ref_count(f) == 1) {
       store<u32>(f, load<u32>(vma + T.V_ANON_VMA), T.F_MAPPING);
@@ -1077,9 +1078,13 @@ function do_huge_pud_wp_page(vma: u32, orig: u64): u32 {
       if (e != load<u64>(vmf_pud)) store<u64>(vmf_pud, e);
       return 0;
     }
-  } else if (policy == 2) {
+  }
+  if (policy == 2) {
     const r = copy_huge_pud_on_write(vma, orig);
     if (!(r & VM_FAULT_FALLBACK)) return r;
+    // like the old do_huge_pmd_wp_page() copy path: no 1 GiB folio, split instead
+    count_vm_event(THP_FAULT_FALLBACK);
+    count_mthp_stat(PUD_ORDER, MTHP_STAT_ANON_FAULT_FALLBACK);
   }
   if (!__split_huge_pud(vma, vmf_pud, vmf_address)) return VM_FAULT_OOM;
   return VM_FAULT_FALLBACK;

@@ -191,13 +191,18 @@ function pte_range_none(ptep: u32, nr: u32): bool {
 // alloc_anon_folio(): returns the folio record (large), the pfn | 0x80000000
 // of an order-0 folio, or 0 on OOM. 0xffffffff = -EAGAIN (retry the fault).
 export function alloc_anon_folio(vma: u32, addr: u64, ptes: u32): u32 {
-  let orders = thp_vma_allowable_orders(vma, load<u64>(vma + T.V_FLAGS), TVA_PAGEFAULT, (1 << PMD_ORDER) - 1);
-  orders = thp_vma_suitable_orders(vma, addr, orders);
   const variant = knob(K_V_MTHP_ORDER_SELECTION);
+  let orders: u32;
   if (variant == 2) {
-    // calc_anon_folio_order_alloc() (seed 002 v1): bounded by max_anon_folio_order
-    const maxo = knob(K_V_MAX_ANON_FOLIO_ORDER);
-    orders &= (1 << (maxo + 1)) - 1;
+    // calc_anon_folio_order_alloc() (seed 002 v1): no per-size knobs; every order from
+    // min(max_anon_folio_order(), PMD order) down to 2 that is aligned inside the VMA
+    // (try_vma_alloc_movable_folio() then falls back through the lower ones)
+    // (an order-9 folio is only ever mapped by a PMD here, so the cap stops at 8)
+    const maxo = min<u32>(knob(K_V_MAX_ANON_FOLIO_ORDER), PMD_ORDER - 1);
+    orders = thp_vma_suitable_orders(vma, addr, ((1 << (maxo + 1)) - 1) & ~3);
+  } else {
+    orders = thp_vma_allowable_orders(vma, load<u64>(vma + T.V_FLAGS), TVA_PAGEFAULT, (1 << PMD_ORDER) - 1);
+    orders = thp_vma_suitable_orders(vma, addr, orders);
   }
   if (orders != 0) {
     // the highest order whose aligned range is entirely pte_none
