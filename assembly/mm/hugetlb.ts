@@ -1415,7 +1415,8 @@ export function smaps_hugetlb_shared(vma: u32): u64 {
 // HGM: high-granularity mapping of hugetlb pages (seed 003; KERNEL-SPEC §8.4)
 // =====================================================================================
 // V16 hgm.enable: absent (6.18) | madv-split (MADV_SPLIT sets VM_HUGETLB_HGM on a
-// shared hugetlb VMA). Faults of an HGM VMA map the PAGE_SIZE piece of the fault
+// shared hugetlb VMA); RFC v2's uffd-feature enabling would need userfaultfd, which
+// is not modelled. Faults of an HGM VMA map the PAGE_SIZE piece of the fault
 // (what userfaultfd minor faults resolved by UFFDIO_CONTINUE(PAGE_SIZE) do in the
 // post-copy use case; userfaultfd itself is not modelled), hugetlb_hgm_map() maps
 // larger pieces (UFFDIO_CONTINUE of a range), MADV_COLLAPSE maps the hugepage back
