@@ -8,6 +8,7 @@ import { LAYOUT_IO } from "../layout";
 import { alloc_chunk, free_chunk } from "../lib/hostmem";
 import {
   nr_pageblocks, pb_rec, PB_STATE, PB_FRAMES, PB_FOLIO, PBS_ALLOC, PBS_BROKEN, count_free_pages_slow, ZERO_PFN,
+  PB_MAPCOUNT_BIAS, PB_AFLAGS,
 } from "./page_alloc";
 import {
   frame_get, page_folio, ft_type, FT_SMALL, FT_HEAD, FT_TAIL, FT_PGTABLE, S_MAPCOUNT_MASK, S_EXTRA_MASK,
@@ -272,6 +273,16 @@ function check_frames(): u32 {
     const r = pb_rec(pb);
     const st = load<u8>(r + PB_STATE);
     const fr = load<u32>(r + PB_FRAMES);
+    if (st == PBS_ALLOC || st == PBS_BROKEN) {
+      // the per-pageblock mapcount/AnonExclusive overlay (folio.ts) exists only on a
+      // pageblock of a folio of order >= 9 without a frame array, and is never negative
+      const bias = load<i32>(r + PB_MAPCOUNT_BIAS);
+      if (bias != 0 || load<u8>(r + PB_AFLAGS) != 0) {
+        const f = load<u32>(r + PB_FOLIO);
+        if (st != PBS_ALLOC || fr != 0 || f == 0 || load<u8>(f, T.F_ORDER) < 9 || bias < 0)
+          return fail(INV_MAPCOUNT, <f64>(pb << 9), 0, <f64>bias);
+      }
+    }
     if (fr == 0) {
       // whole pageblock of a large folio: check it once at its head
       const f = load<u32>(r + PB_FOLIO);

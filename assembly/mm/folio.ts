@@ -8,7 +8,12 @@
 //   FT_TAIL   (page of a large folio): order:5 | AE | nonzero | mapcount:21
 //   FT_PGTABLE: level
 // A pageblock that belongs entirely to a folio of order >= 9 needs no frame
-// entries until a page of it is mapped by a PTE (PB_FOLIO holds the record).
+// entries (PB_FOLIO holds the record): while it has none, a per-pageblock
+// overlay in its record (PB_MAPCOUNT_BIAS, PBF_ALL_AE) gives every page of it
+// the same PTE mapcount and PageAnonExclusive, so mapping or unmapping whole
+// pageblocks (PUD split, zap, fork) costs O(1) each instead of 512 entries.
+// The frame array is made when a single page needs its own state; the overlay
+// is folded into it then (the overlay is non-zero only without a frame array).
 // Large folios have a 96-byte record (refcount, mapcounts, mm ids, deferred
 // split links), like the fields the kernel keeps in the first tail pages.
 
@@ -16,7 +21,7 @@ import { PAGEBLOCK_ORDER, PAGE_SIZE } from "../layout";
 import { slab_alloc, slab_free, SLAB_FOLIO } from "../lib/hostmem";
 import {
   alloc_pages, free_pages, alloc_gigantic, free_gigantic, pb_rec, pfn_pb, pb_frames_get, pb_data_get,
-  pfn_to_host, PB_FRAMES, PB_FOLIO, PB_DATA, MIGRATE_MOVABLE, data_mode,
+  pfn_to_host, PB_FRAMES, PB_FOLIO, PB_DATA, PB_MAPCOUNT_BIAS, PB_AFLAGS, PBF_ALL_AE, MIGRATE_MOVABLE, data_mode,
 } from "./page_alloc";
 import * as T from "./mm_types";
 import { mod_mthp_stat, MTHP_STAT_NR_ANON } from "./vmstat";
@@ -59,7 +64,7 @@ export const TL_MAPCOUNT_SHIFT: u32 = 7;
 }
 
 // Frame entry address, creating the pageblock's frame array if needed
-// (pageblocks of large folios get one when a page is first PTE-mapped).
+// (pageblocks of large folios get one when a page first needs its own state).
 export function frame_ptr_alloc(pfn: u32): u32 {
   const pb = pfn >> PAGEBLOCK_ORDER;
   let fr = load<u32>(pb_rec(pb) + PB_FRAMES);
@@ -68,17 +73,43 @@ export function frame_ptr_alloc(pfn: u32): u32 {
     if (fr == 0) return 0;
     // a pageblock inside a large folio: describe every frame as a tail page
     const f = load<u32>(pb_rec(pb) + PB_FOLIO);
-    if (f != 0) init_tail_frames(f, pb << PAGEBLOCK_ORDER, fr);
+    if (f != 0) init_tail_frames(f, pb, fr);
   }
   return fr + ((pfn & 511) << 2);
 }
 
-function init_tail_frames(f: u32, first: u32, fr: u32): void {
+// Tail entries for a new frame array of a folio's pageblock, with the
+// pageblock's overlay folded in (the head page keeps its state in the record).
+function init_tail_frames(f: u32, pb: u32, fr: u32): void {
+  const r = pb_rec(pb);
+  const bias = load<i32>(r + PB_MAPCOUNT_BIAS);
+  const all_ae = (load<u8>(r + PB_AFLAGS) & PBF_ALL_AE) != 0;
+  store<i32>(r + PB_MAPCOUNT_BIAS, 0);
+  store<u8>(r + PB_AFLAGS, 0);
   const head = load<u32>(f, T.F_PFN);
   const order = <u32>load<u8>(f, T.F_ORDER);
-  const e = (FT_TAIL << 28) | order;
-  for (let i: u32 = 0; i < 512; i++) store<u32>(fr + (i << 2), e);
-  if (head >= first && head < first + 512) store<u32>(fr + ((head - first) << 2), (FT_HEAD << 28) | (f >> 4));
+  const e = (FT_TAIL << 28) | order | (all_ae ? TL_AE : 0) | (<u32>bias << TL_MAPCOUNT_SHIFT);
+  const v = i32x4.splat(e);
+  for (let i: u32 = 0; i < 2048; i += 64) {
+    v128.store(fr + i, v);
+    v128.store(fr + i, v, 16);
+    v128.store(fr + i, v, 32);
+    v128.store(fr + i, v, 48);
+  }
+  if ((head >> PAGEBLOCK_ORDER) == pb) {
+    store<u32>(fr + ((head & 511) << 2), (FT_HEAD << 28) | (f >> 4));
+    store<i32>(f, load<i32>(f, T.F_HEAD_MAPCOUNT) + bias, T.F_HEAD_MAPCOUNT);
+    if (all_ae) folio_set_flag(f, T.FF_HEAD_ANON_EXCLUSIVE);
+  }
+}
+
+// The overlay of the pageblock of pfn, for a folio of order >= 9 (0 otherwise:
+// smaller folios share broken pageblocks, whose records hold no overlay).
+@inline function pb_bias(f: u32, pfn: u32): i32 {
+  return load<u8>(f, T.F_ORDER) >= PAGEBLOCK_ORDER ? load<i32>(pb_rec(pfn >> PAGEBLOCK_ORDER) + PB_MAPCOUNT_BIAS) : 0;
+}
+@inline function pb_all_ae(f: u32, pfn: u32): bool {
+  return load<u8>(f, T.F_ORDER) >= PAGEBLOCK_ORDER && (load<u8>(pb_rec(pfn >> PAGEBLOCK_ORDER) + PB_AFLAGS) & PBF_ALL_AE) != 0;
 }
 
 // --- folio lookup -------------------------------------------------------------------
@@ -119,10 +150,11 @@ export function page_folio(pfn: u32): u32 {
 // --- per-page state of a page of a large folio --------------------------------------
 
 export function large_page_mapcount(f: u32, pfn: u32): i32 {
-  if (pfn == load<u32>(f, T.F_PFN)) return load<i32>(f, T.F_HEAD_MAPCOUNT);
+  const bias = pb_bias(f, pfn);
+  if (pfn == load<u32>(f, T.F_PFN)) return load<i32>(f, T.F_HEAD_MAPCOUNT) + bias;
   const e = frame_get(pfn);
-  if (e >>> 28 != FT_TAIL) return 0;
-  return <i32>((e & 0x0fffffff) >>> TL_MAPCOUNT_SHIFT);
+  if (e >>> 28 != FT_TAIL) return bias;
+  return <i32>((e & 0x0fffffff) >>> TL_MAPCOUNT_SHIFT) + bias;
 }
 
 // Add delta to the PTE mapcount of one page; returns the new count.
@@ -130,7 +162,7 @@ export function large_page_mapcount_add(f: u32, pfn: u32, delta: i32): i32 {
   if (pfn == load<u32>(f, T.F_PFN)) {
     const c = load<i32>(f, T.F_HEAD_MAPCOUNT) + delta;
     store<i32>(f, c, T.F_HEAD_MAPCOUNT);
-    return c;
+    return c + pb_bias(f, pfn);
   }
   const p = frame_ptr_alloc(pfn);
   const e = load<u32>(p);
@@ -140,18 +172,132 @@ export function large_page_mapcount_add(f: u32, pfn: u32, delta: i32): i32 {
 }
 
 export function large_page_anon_exclusive(f: u32, pfn: u32): bool {
+  if (pb_all_ae(f, pfn)) return true;
   if (pfn == load<u32>(f, T.F_PFN)) return folio_test(f, T.FF_HEAD_ANON_EXCLUSIVE);
   return (frame_get(pfn) & TL_AE) != 0;
 }
 
 export function large_page_set_anon_exclusive(f: u32, pfn: u32, on: bool): void {
+  if (on && pb_all_ae(f, pfn)) return;
   if (pfn == load<u32>(f, T.F_PFN)) {
-    if (on) folio_set_flag(f, T.FF_HEAD_ANON_EXCLUSIVE); else folio_clear_flag(f, T.FF_HEAD_ANON_EXCLUSIVE);
+    if (on) { folio_set_flag(f, T.FF_HEAD_ANON_EXCLUSIVE); return; }
+    if (pb_all_ae(f, pfn)) frame_ptr_alloc(pfn); // fold the overlay: the other pages stay exclusive
+    folio_clear_flag(f, T.FF_HEAD_ANON_EXCLUSIVE);
     return;
   }
   const p = frame_ptr_alloc(pfn);
   const e = load<u32>(p);
   store<u32>(p, on ? e | TL_AE : e & ~TL_AE);
+}
+
+// --- batched per-page state (the loops of __folio_add_rmap(), __folio_remove_rmap(),
+// __folio_add_anon_rmap() and folio_try_dup_anon_rmap_ptes() over nr pages) -----------
+
+const TL_MAPCOUNT_MASK: u32 = 0x0fffffff & ~((1 << TL_MAPCOUNT_SHIFT) - 1);
+
+// Add delta to the PTE mapcount of pages [pfn, pfn + nr) of large folio f. Returns
+// how many pages went from 0 (delta > 0) or to 0 (delta < 0): the "first"/"last"
+// counts of the kernel's per-page loops. A whole pageblock of a folio of order
+// >= 9 costs O(1) without a frame array (the overlay) and one SIMD pass with one.
+export function large_pages_mapcount_add(f: u32, pfn: u32, nr: u32, delta: i32): i32 {
+  const head = load<u32>(f, T.F_PFN);
+  const big = load<u8>(f, T.F_ORDER) >= PAGEBLOCK_ORDER;
+  let n: i32 = 0;
+  let i: u32 = 0;
+  while (i < nr) {
+    const p = pfn + i;
+    if (!big || (p & 511) != 0 || nr - i < 512) {
+      const c = large_page_mapcount_add(f, p, delta);
+      if (delta > 0 ? c == delta : c == 0) n++;
+      i++;
+      continue;
+    }
+    const r = pb_rec(p >> PAGEBLOCK_ORDER);
+    const fr = load<u32>(r + PB_FRAMES);
+    const has_head = (head >> PAGEBLOCK_ORDER) == (p >> PAGEBLOCK_ORDER);
+    if (fr == 0) {
+      const b = load<i32>(r + PB_MAPCOUNT_BIAS);
+      const nb = b + delta;
+      store<i32>(r + PB_MAPCOUNT_BIAS, nb);
+      if (delta > 0 ? b == 0 : nb == 0) n += has_head ? 511 : 512;
+      if (has_head) {
+        const hm = load<i32>(f, T.F_HEAD_MAPCOUNT);
+        if (delta > 0 ? hm + b == 0 : hm + nb == 0) n++;
+      }
+    } else {
+      n += frames_mapcount_add(fr, delta, has_head ? head & 511 : 512);
+      if (has_head) {
+        const c = load<i32>(f, T.F_HEAD_MAPCOUNT) + delta;
+        store<i32>(f, c, T.F_HEAD_MAPCOUNT);
+        if (delta > 0 ? c == delta : c == 0) n++;
+      }
+    }
+    i += 512;
+  }
+  return n;
+}
+
+// One SIMD pass over a pageblock's 512 tail entries (entry `skip` is the head's, left
+// alone); returns how many crossed zero as in large_pages_mapcount_add().
+function frames_mapcount_add(fr: u32, delta: i32, skip: u32): i32 {
+  const saved = skip < 512 ? load<u32>(fr + (skip << 2)) : 0;
+  const d = i32x4.splat(delta << TL_MAPCOUNT_SHIFT);
+  const mask = i32x4.splat(TL_MAPCOUNT_MASK);
+  const zero = i32x4.splat(0);
+  let acc = i32x4.splat(0);
+  if (delta > 0) {
+    for (let o: u32 = 0; o < 2048; o += 16) {
+      const v = v128.load(fr + o);
+      acc = i32x4.sub(acc, i32x4.eq(v128.and(v, mask), zero));
+      v128.store(fr + o, i32x4.add(v, d));
+    }
+  } else {
+    for (let o: u32 = 0; o < 2048; o += 16) {
+      const v = i32x4.add(v128.load(fr + o), d);
+      acc = i32x4.sub(acc, i32x4.eq(v128.and(v, mask), zero));
+      v128.store(fr + o, v);
+    }
+  }
+  let n = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+  if (skip < 512) {
+    store<u32>(fr + (skip << 2), saved);
+    if (((delta > 0 ? saved : saved + (<u32>delta << TL_MAPCOUNT_SHIFT)) & TL_MAPCOUNT_MASK) == 0) n--;
+  }
+  return n;
+}
+
+// Set or clear PageAnonExclusive of pages [pfn, pfn + nr) of large folio f.
+export function large_pages_set_anon_exclusive(f: u32, pfn: u32, nr: u32, on: bool): void {
+  const head = load<u32>(f, T.F_PFN);
+  const big = load<u8>(f, T.F_ORDER) >= PAGEBLOCK_ORDER;
+  let i: u32 = 0;
+  while (i < nr) {
+    const p = pfn + i;
+    if (!big || (p & 511) != 0 || nr - i < 512) {
+      large_page_set_anon_exclusive(f, p, on);
+      i++;
+      continue;
+    }
+    const r = pb_rec(p >> PAGEBLOCK_ORDER);
+    const fr = load<u32>(r + PB_FRAMES);
+    const has_head = (head >> PAGEBLOCK_ORDER) == (p >> PAGEBLOCK_ORDER);
+    if (fr == 0) {
+      store<u8>(r + PB_AFLAGS, on ? load<u8>(r + PB_AFLAGS) | PBF_ALL_AE : load<u8>(r + PB_AFLAGS) & ~PBF_ALL_AE);
+    } else {
+      const skip = has_head ? head & 511 : 512;
+      const saved = skip < 512 ? load<u32>(fr + (skip << 2)) : 0;
+      const ae = i32x4.splat(TL_AE);
+      for (let o: u32 = 0; o < 2048; o += 16) {
+        const v = v128.load(fr + o);
+        v128.store(fr + o, on ? v128.or(v, ae) : v128.andnot(v, ae));
+      }
+      if (skip < 512) store<u32>(fr + (skip << 2), saved);
+    }
+    if (has_head) {
+      if (on) folio_set_flag(f, T.FF_HEAD_ANON_EXCLUSIVE); else folio_clear_flag(f, T.FF_HEAD_ANON_EXCLUSIVE);
+    }
+    i += 512;
+  }
 }
 
 // --- order-0 folio fields (frame entry) -----------------------------------------------
@@ -213,7 +359,12 @@ export function folio_alloc_large(order: u32, kind: u8, mt: u32 = MIGRATE_MOVABL
 function folio_attach(f: u32, pfn: u32, order: u32): bool {
   if (order >= PAGEBLOCK_ORDER) {
     const npb: u32 = <u32>1 << (order - PAGEBLOCK_ORDER);
-    for (let i: u32 = 0; i < npb; i++) store<u32>(pb_rec(pfn_pb(pfn) + i) + PB_FOLIO, f);
+    for (let i: u32 = 0; i < npb; i++) {
+      const r = pb_rec(pfn_pb(pfn) + i);
+      store<u32>(r + PB_FOLIO, f);
+      store<i32>(r + PB_MAPCOUNT_BIAS, 0);
+      store<u8>(r + PB_AFLAGS, 0);
+    }
     store<u32>(f, pfn, T.F_PFN);
     store<u8>(f, <u8>order, T.F_ORDER);
     return true;
@@ -238,6 +389,8 @@ export function free_large_folio(f: u32): void {
     for (let i: u32 = 0; i < npb; i++) {
       const r = pb_rec(pfn_pb(pfn) + i);
       store<u32>(r + PB_FOLIO, 0);
+      store<i32>(r + PB_MAPCOUNT_BIAS, 0);
+      store<u8>(r + PB_AFLAGS, 0);
       const fr = load<u32>(r + PB_FRAMES);
       if (fr != 0) memory.fill(fr, 0, 2048);
     }

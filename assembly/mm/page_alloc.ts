@@ -33,6 +33,13 @@ export const PB_STATE: u32 = 24; // u8
 export const PB_MT: u32 = 25; // u8 migratetype
 export const PB_ORDER: u32 = 26; // u8 order of a free block headed here
 export const PB_NFREE: u32 = 28; // u32 free frames (BROKEN)
+// While a pageblock lies wholly inside an allocated folio of order >= 9 and has
+// no frame array, PB_NEXT and byte 27 (unused then) hold a per-page overlay
+// kept by folio.ts: every page's PTE mapcount is PB_MAPCOUNT_BIAS more, and
+// PBF_ALL_AE makes every page PageAnonExclusive. Zero otherwise.
+export const PB_MAPCOUNT_BIAS: u32 = PB_NEXT; // i32
+export const PB_AFLAGS: u32 = 27; // u8
+export const PBF_ALL_AE: u8 = 1;
 
 export const PBS_VIRGIN: u8 = 0;
 export const PBS_FREE: u8 = 1; // head of a free order-9/10 block
@@ -267,6 +274,8 @@ function pb_release_storage(pb: u32): void {
   const fr = load<u32>(r + PB_FRAMES);
   if (fr != 0) { slab_free(SLAB_FRAMES, fr); store<u32>(r + PB_FRAMES, 0); }
   store<u32>(r + PB_FOLIO, 0);
+  store<i32>(r + PB_MAPCOUNT_BIAS, 0);
+  store<u8>(r + PB_AFLAGS, 0);
 }
 
 

@@ -5,8 +5,9 @@
 
 import * as T from "./mm_types";
 import {
-  frame_ptr, S_MAPCOUNT_MASK, S_EXTRA_SHIFT, S_AE, large_page_mapcount_add, large_page_set_anon_exclusive,
-  large_page_anon_exclusive, folio_nr_pages, folio_order, folio_kind,
+  frame_ptr, S_MAPCOUNT_MASK, S_EXTRA_SHIFT, S_AE, large_page_set_anon_exclusive,
+  large_page_anon_exclusive, large_pages_mapcount_add, large_pages_set_anon_exclusive, folio_nr_pages, folio_order,
+  folio_kind,
 } from "./folio";
 import {
   mod_node_page_state, NR_ANON_MAPPED, NR_ANON_THPS, NR_FILE_MAPPED, NR_SHMEM_PMDMAPPED, mod_mthp_stat,
@@ -116,10 +117,8 @@ export function folio_add_new_anon_rmap(f: u32, pfn: u32, vma: u32, address: u64
   const nr = <i32>folio_nr_pages(f);
   let nr_pmdmapped: i32 = 0;
   if (order < 9) {
-    for (let i: i32 = 0; i < nr; i++) {
-      large_page_mapcount_add(f, pfn + <u32>i, 1);
-      if (exclusive) large_page_set_anon_exclusive(f, pfn + <u32>i, true);
-    }
+    large_pages_mapcount_add(f, pfn, <u32>nr, 1);
+    if (exclusive) large_pages_set_anon_exclusive(f, pfn, <u32>nr, true);
     store<i32>(f, 0, T.F_LARGE_MAPCOUNT);
     folio_add_large_mapcount(f, nr, vma);
     store<i32>(f, nr, T.F_NR_PAGES_MAPPED);
@@ -137,8 +136,7 @@ export function folio_add_new_anon_rmap(f: u32, pfn: u32, vma: u32, address: u64
 
 // __folio_add_rmap() at PTE level for nr pages starting at pfn; returns pages newly mapped.
 function __folio_add_rmap_ptes(f: u32, pfn: u32, nr: u32, vma: u32): i32 {
-  let first: i32 = 0;
-  for (let i: u32 = 0; i < nr; i++) if (large_page_mapcount_add(f, pfn + i, 1) == 1) first++;
+  const first = large_pages_mapcount_add(f, pfn, nr, 1);
   let n: i32 = 0;
   if (first != 0) {
     const m = load<i32>(f, T.F_NR_PAGES_MAPPED) + first;
@@ -179,7 +177,7 @@ export function folio_add_anon_rmap_ptes(f: u32, pfn: u32, nr: u32, vma: u32, ex
     return;
   }
   const n = __folio_add_rmap_ptes(f, pfn, nr, vma);
-  if (exclusive) for (let i: u32 = 0; i < nr; i++) large_page_set_anon_exclusive(f, pfn + i, true);
+  if (exclusive) large_pages_set_anon_exclusive(f, pfn, nr, true);
   mod_anon_stats(f, n, 0);
 }
 
@@ -202,10 +200,8 @@ export function folio_try_dup_anon_rmap_ptes(f: u32, pfn: u32, nr: u32, dst_vma:
   if (maybe_pinned) {
     for (let i: u32 = 0; i < nr; i++) if (large_page_anon_exclusive(f, pfn + i)) return -16;
   }
-  for (let i: u32 = 0; i < nr; i++) {
-    large_page_set_anon_exclusive(f, pfn + i, false);
-    large_page_mapcount_add(f, pfn + i, 1);
-  }
+  large_pages_set_anon_exclusive(f, pfn, nr, false);
+  large_pages_mapcount_add(f, pfn, nr, 1);
   folio_add_large_mapcount(f, <i32>nr, dst_vma);
   return 0;
 }
@@ -233,8 +229,7 @@ export function folio_remove_rmap_ptes(f: u32, pfn: u32, nr: u32, vma: u32): voi
     return;
   }
   folio_sub_large_mapcount(f, <i32>nr, vma);
-  let last: i32 = 0;
-  for (let i: u32 = 0; i < nr; i++) if (large_page_mapcount_add(f, pfn + i, -1) == 0) last++;
+  const last = large_pages_mapcount_add(f, pfn, nr, -1);
   let n: i32 = 0;
   if (last != 0) {
     const m = load<i32>(f, T.F_NR_PAGES_MAPPED) - last;
@@ -298,6 +293,6 @@ export function folio_dup_file_rmap_ptes(f: u32, pfn: u32, nr: u32, dst_vma: u32
     store<u32>(p, load<u32>(p) - (1 << S_EXTRA_SHIFT) + 1);
     return;
   }
-  for (let i: u32 = 0; i < nr; i++) large_page_mapcount_add(f, pfn + i, 1);
+  large_pages_mapcount_add(f, pfn, nr, 1);
   folio_add_large_mapcount(f, <i32>nr, dst_vma);
 }

@@ -1,0 +1,120 @@
+// Per-page rmap state of a PTE-mapped 1 GiB folio after a PUD split (mapcounts and
+// PageAnonExclusive kept per pageblock until a page needs its own state). The debug
+// core's invariant checker recounts every page's mapcount from the page tables.
+import { describe, it, expect } from 'vitest';
+import { Machine, MiB, GiB, KiB } from '../src/index.js';
+
+const PUD_ON = { 'transparent_hugepage/hugepages-1048576kB/enabled': 'always' };
+const PUD_KB = 1024 * 1024;
+
+async function machine(opts: { data?: boolean; ram?: string; hostMemoryLimit?: string } = {}) {
+  return Machine.create({ data: opts.data ?? false, ram: opts.ram ?? '4G', sysfs: PUD_ON, hostMemoryLimit: opts.hostMemoryLimit });
+}
+/** a 1 GiB-aligned GiB faulted as one PUD THP by a write at `at` */
+function faultPud(m: Machine, at = 0) {
+  const p = m.spawn();
+  const a = p.mmap(GiB, { align: GiB });
+  const kb = p.status().RssAnon;
+  p.touch(a + at, 1, { write: true });
+  expect(p.status().RssAnon - kb).toBe(PUD_KB);
+  return { p, a };
+}
+const pud = (m: Machine) => m.mthp()['1048576kB'];
+const pss = (p: ReturnType<Machine['spawn']>) => p.smaps().reduce((s, e) => s + e.fields.Pss, 0);
+
+describe('PTE-mapped 1 GiB folio after a PUD split', () => {
+  it('every page is mapped once and stays exclusive: writes after mprotect reuse the page', async () => {
+    const m = await machine();
+    const { p, a } = faultPud(m);
+    p.mprotect(a + 4 * KiB, 4 * KiB, 'r');
+    expect(m.vmstat().thp_split_pud).toBe(1);
+    m.checkInvariants();
+    expect(pss(p)).toBe(PUD_KB);
+    // pages of the head's pageblock and of a far one: exclusive, so the write fault
+    // reuses them (a copy would leave the folio partially mapped)
+    for (const off of [4 * KiB, 700 * MiB + 12 * KiB]) {
+      p.mprotect(a + off, 4 * KiB, 'r');
+      p.mprotect(a + off, 4 * KiB, 'rw');
+      p.touch(a + off, 1, { write: true });
+    }
+    expect(pud(m)).toMatchObject({ nr_anon: 1, nr_anon_partially_mapped: 0 });
+    expect(m.meminfo().AnonPages).toBe(PUD_KB);
+    m.checkInvariants();
+    p.munmap(a, GiB);
+    expect(pud(m)).toMatchObject({ nr_anon: 0 });
+    expect(m.meminfo().AnonPages).toBe(0);
+    m.checkInvariants();
+  });
+
+  it('unmapping whole pageblocks, single pages and unaligned ranges keeps every mapcount exact', async () => {
+    const m = await machine();
+    const { p, a } = faultPud(m);
+    p.munmap(a + 4 * KiB, 4 * KiB);
+    m.checkInvariants();
+    p.munmap(a + 2 * MiB, 4 * MiB);
+    m.checkInvariants();
+    p.munmap(a + 7 * MiB - 12 * KiB, 2 * MiB + 16 * KiB);
+    m.checkInvariants();
+    p.madvise(a + 100 * MiB + 4 * KiB, 4 * KiB, 'dontneed');
+    p.madvise(a + 200 * MiB, 64 * MiB, 'dontneed');
+    m.checkInvariants();
+    const gone = 4 + 4096 + 2048 + 16 + 4 + 65536;
+    expect(p.status().RssAnon).toBe(PUD_KB - gone);
+    expect(m.meminfo().AnonPages).toBe(PUD_KB - gone);
+    expect(pud(m)).toMatchObject({ nr_anon: 1, nr_anon_partially_mapped: 1 });
+    expect(pss(p)).toBe(PUD_KB - gone);
+    // split the folio itself: every page becomes an order-0 folio (metadata mode maps
+    // the never-written ones to the zero page)
+    expect(p.splitHugePages(a, a + GiB)).toBe(1);
+    expect(pud(m)).toMatchObject({ nr_anon: 0, nr_anon_partially_mapped: 0 });
+    m.checkInvariants();
+    p.munmap(a, GiB);
+    expect(m.meminfo().AnonPages).toBe(0);
+    m.checkInvariants();
+  });
+
+  it('fork shares every page: a write then copies 4 KiB, in the parent and in the child', async () => {
+    const m = await machine();
+    const { p, a } = faultPud(m);
+    p.mprotect(a + 4 * KiB, 4 * KiB, 'r');
+    const c = p.fork();
+    m.checkInvariants();
+    expect(pss(p)).toBe(PUD_KB / 2);
+    p.touch(a + 512 * MiB, 1, { write: true });
+    c.touch(a + 513 * MiB + 4 * KiB, 1, { write: true });
+    expect(m.meminfo().AnonPages).toBe(PUD_KB + 8);
+    m.checkInvariants();
+    c.munmap(a + 2 * MiB, 100 * MiB);
+    m.checkInvariants();
+    c.exit();
+    m.checkInvariants();
+    p.touch(a + 300 * MiB, 1, { write: true });
+    m.checkInvariants();
+    p.exit();
+    expect(m.meminfo().AnonPages).toBe(0);
+    m.checkInvariants();
+  });
+
+  it('pages written before the split keep their own state next to the per-pageblock one', async () => {
+    const m = await machine();
+    // metadata mode records written (non-zero) pages per page
+    const { p, a } = faultPud(m, 12345 * 4096);
+    p.touch(a + 3 * MiB + 8 * KiB, 1, { write: true });
+    p.touch(a + 700 * MiB, 64 * KiB, { write: true }); // 16 pages, bytes 16..31
+    p.mprotect(a + 4 * KiB, 4 * KiB, 'r');
+    m.checkInvariants();
+    p.munmap(a + 2 * MiB, 2 * MiB);
+    p.munmap(a + 700 * MiB, 8 * KiB);
+    m.checkInvariants();
+    const c = p.fork();
+    c.touch(a + 700 * MiB + 12 * KiB, 1, { write: true });
+    m.checkInvariants();
+    c.exit();
+    expect(p.splitHugePages(a, a + GiB)).toBe(1);
+    m.checkInvariants();
+    // the written pages are still mapped as their own pages (the rest became the zero page)
+    expect(p.status().RssAnon).toBe(4 * (1 + 14));
+    p.exit();
+    m.checkInvariants();
+  });
+});
