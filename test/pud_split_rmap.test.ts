@@ -1,6 +1,8 @@
 // Per-page rmap state of a PTE-mapped 1 GiB folio after a PUD split (mapcounts and
-// PageAnonExclusive kept per pageblock until a page needs its own state). The debug
-// core's invariant checker recounts every page's mapcount from the page tables.
+// PageAnonExclusive kept per pageblock until a page needs its own state), and the
+// contiguous host backing of 1 GiB folios in data mode (cleared by one fill, reused
+// after free). The debug core's invariant checker recounts every page's mapcount
+// from the page tables.
 import { describe, it, expect } from 'vitest';
 import { Machine, MiB, GiB, KiB } from '../src/index.js';
 
@@ -115,6 +117,70 @@ describe('PTE-mapped 1 GiB folio after a PUD split', () => {
     // the written pages are still mapped as their own pages (the rest became the zero page)
     expect(p.status().RssAnon).toBe(4 * (1 + 14));
     p.exit();
+    m.checkInvariants();
+  });
+});
+
+describe('host backing of 1 GiB folios in data mode', () => {
+  it('data survives the split and the free; the contiguous backing is reused and cleared', async () => {
+    const m = await machine({ data: true, ram: '3G' });
+    const p = m.spawn();
+    let host = 0;
+    for (let gen = 1; gen <= 4; gen++) {
+      const a = p.mmap(GiB, { align: GiB });
+      p.touch(a + 12345 * 4096, 1); // read fault: a zeroed 1 GiB folio
+      expect(p.status().RssAnon).toBe(PUD_KB);
+      expect(p.verify(a, GiB, 0, { stride: 4 * KiB + 1 }).mismatches).toBe(0);
+      p.touch(a, GiB, { write: true, gen, stride: 4 * KiB + 1 });
+      if (gen % 2) p.mprotect(a + 4 * KiB, 4 * KiB, 'r'); // PUD split
+      expect(p.verify(a, GiB, gen, { stride: 4 * KiB + 1 }).mismatches).toBe(0);
+      p.munmap(a, GiB);
+      m.checkInvariants();
+      // the first GiB of backing is kept and reused: no growth after the first round
+      if (gen === 1) host = m.hostMemory().wasmBytes;
+      else expect(m.hostMemory().wasmBytes).toBe(host);
+    }
+  });
+
+  it('the fault target is cleared last and every other page is zero too', async () => {
+    const m = await machine({ data: true, ram: '3G' });
+    const p = m.spawn();
+    for (const target of [0, 511, 12345, 131072, 262143]) {
+      const a = p.mmap(GiB, { align: GiB });
+      p.touch(a, GiB, { write: true, gen: 7, stride: 2 * MiB - 4 * KiB + 3 });
+      p.munmap(a, GiB);
+      const b = p.mmap(GiB, { align: GiB });
+      expect(b).toBe(a);
+      p.touch(b + target * 4096 + 5, 1, { write: true, gen: 3 });
+      expect(p.status().RssAnon).toBe(PUD_KB);
+      expect(p.verify(b, GiB, 0, { stride: 2 * MiB - 4 * KiB + 3 }).mismatches).toBe(0);
+      expect(p.verify(b + target * 4096 + 5, 1, 3).mismatches).toBe(0);
+      p.munmap(b, GiB);
+    }
+    m.checkInvariants();
+  });
+
+  it('without room for a contiguous run the folio uses separate chunks, with the same contents', async () => {
+    // the host limit leaves room for one GiB of backing only
+    const m = await machine({ data: true, ram: '3G', hostMemoryLimit: '1300M' });
+    const p = m.spawn();
+    const a = p.mmap(GiB, { align: GiB });
+    p.touch(a, GiB, { write: true, gen: 1, stride: 64 * KiB });
+    p.munmap(a, GiB);
+    // 4 KiB pages of 32 pageblocks take chunks from the free GiB of backing (single
+    // chunks never grow the heap while any is free): no 512-chunk run is left
+    const s = p.mmap(64 * MiB);
+    p.madvise(s, 64 * MiB, 'nohugepage');
+    p.touch(s, 64 * MiB, { write: true, gen: 2 });
+    const b = p.mmap(GiB, { align: GiB });
+    p.touch(b + 4 * KiB, 1, { write: true, gen: 3 });
+    expect(p.status().RssAnon).toBe(PUD_KB + 65536);
+    expect(p.verify(b + 8 * KiB, GiB - 8 * KiB, 0, { stride: 64 * KiB - 4 }).mismatches).toBe(0);
+    expect(p.verify(s, 64 * MiB, 2, { stride: 2 * MiB }).mismatches).toBe(0);
+    p.touch(b, GiB, { write: true, gen: 4, stride: 64 * KiB });
+    p.mprotect(b + 4 * KiB, 4 * KiB, 'r');
+    expect(p.verify(b, GiB, 4, { stride: 64 * KiB }).mismatches).toBe(0);
+    expect(m.hostMemory().wasmBytes).toBeLessThanOrEqual(1300 * MiB);
     m.checkInvariants();
   });
 });

@@ -1,7 +1,9 @@
 // Host memory of the core: the wasm linear memory above __heap_base.
 //
 // Three tiers, none managed by AssemblyScript's runtime (--runtime stub):
-//  - chunks: 2 MiB, 2 MiB aligned (data backing and page-table storage of a pageblock)
+//  - chunks: 2 MiB, 2 MiB aligned (data backing and page-table storage of a pageblock),
+//    free ones marked in a bitmap so that runs of adjacent chunks can be handed out
+//    (the data of a folio spanning several pageblocks, cleared by one memory.fill)
 //  - blocks: power-of-two sizes 4 KiB .. 1 MiB carved from chunks (frame arrays,
 //    VMA arrays, growable tables)
 //  - slabs:  fixed-size records (mm, vma, folio, buddy records ...) carved from 4 KiB blocks
@@ -18,7 +20,10 @@ const NR_CLASSES: u32 = 9; // 4K << 0 .. 4K << 8 (1 MiB); chunks are class 9
 
 let heap_start: u64 = 0;
 let heap_brk: u64 = 0; // first byte never handed out
-let chunk_free: u32 = 0; // free chunk list (link in first word)
+// free chunks below heap_brk: one bit per 2 MiB of the 4 GiB address space
+const MAX_CHUNKS: u32 = 2048;
+const chunk_map = memory.data(MAX_CHUNKS / 8);
+let chunks_free: u32 = 0;
 let heap_used: u64 = 0;
 export let hostmem_exhausted: bool = false;
 
@@ -41,7 +46,8 @@ const slabs = memory.data(16 * NR_SLABS);
 export function hostmem_init(): void {
   heap_start = (<u64>__heap_base + CHUNK_SIZE - 1) & ~(<u64>CHUNK_SIZE - 1);
   heap_brk = heap_start;
-  chunk_free = 0;
+  memory.fill(chunk_map, 0, MAX_CHUNKS / 8);
+  chunks_free = 0;
   heap_used = 0;
   hostmem_exhausted = false;
   memory.fill(class_free, 0, 4 * NR_CLASSES);
@@ -99,11 +105,34 @@ export function hostmem_reserve(bytes: u64): u32 {
   return <u32>p;
 }
 
+@inline function chunk_is_free(c: u32): bool { return (load<u8>(chunk_map + (c >> 3)) & (1 << (c & 7))) != 0; }
+@inline function chunk_mark(c: u32, free: bool): void {
+  const p = chunk_map + (c >> 3);
+  const bit = <u8>(<u32>1 << (c & 7));
+  store<u8>(p, free ? load<u8>(p) | bit : load<u8>(p) & ~bit);
+}
+
+// One chunk: the first of the shortest free run (best fit keeps long runs whole for
+// alloc_chunk_run), else fresh memory.
 export function alloc_chunk(): u32 {
-  let p = chunk_free;
-  if (p != 0) {
-    chunk_free = load<u32>(p);
-    store<u32>(p, 0);
+  let p: u32 = 0;
+  if (chunks_free != 0) {
+    const top = <u32>(heap_brk >> CHUNK_SHIFT);
+    let best: u32 = 0, best_len: u32 = 0xffffffff;
+    let c = <u32>(heap_start >> CHUNK_SHIFT);
+    while (c < top) {
+      if (!chunk_is_free(c)) { c++; continue; }
+      const start = c;
+      while (c < top && chunk_is_free(c)) c++;
+      if (c - start < best_len) {
+        best = start;
+        best_len = c - start;
+        if (best_len == 1) break;
+      }
+    }
+    chunk_mark(best, false);
+    chunks_free--;
+    p = best << CHUNK_SHIFT;
   } else {
     if (!ensure_memory(heap_brk + CHUNK_SIZE)) return 0;
     p = <u32>heap_brk;
@@ -114,10 +143,42 @@ export function alloc_chunk(): u32 {
   return p;
 }
 
+// n adjacent chunks (first fit; a free run ending at heap_brk is extended), or 0
+// without raising hostmem_exhausted: the caller falls back to single chunks.
+export function alloc_chunk_run(n: u32): u32 {
+  const first = <u32>(heap_start >> CHUNK_SHIFT);
+  const top = <u32>(heap_brk >> CHUNK_SHIFT);
+  let start: u32 = first, len: u32 = 0;
+  if (chunks_free >= n) {
+    for (let c = first; c < top; c++) {
+      if (!chunk_is_free(c)) { len = 0; continue; }
+      if (len == 0) start = c;
+      if (++len == n) break;
+    }
+  } else {
+    // only the free run at the top can help
+    start = top;
+    while (start > first && chunk_is_free(start - 1)) { start--; len++; }
+  }
+  if (len < n) {
+    if (start + len != top) { start = top; len = 0; }
+    const grow = <u64>(n - len) << CHUNK_SHIFT;
+    if (heap_brk + grow > host_limit_bytes()) return 0;
+    const was = hostmem_exhausted;
+    if (!ensure_memory(heap_brk + grow)) { hostmem_exhausted = was; return 0; }
+    heap_brk += grow;
+  }
+  for (let c = start; c < start + len; c++) chunk_mark(c, false);
+  chunks_free -= len;
+  heap_used += <u64>n << CHUNK_SHIFT;
+  publish();
+  return start << CHUNK_SHIFT;
+}
+
 // Recycled chunks hold old bytes: callers that need zeroes must clear them.
 export function free_chunk(p: u32): void {
-  store<u32>(p, chunk_free);
-  chunk_free = p;
+  chunk_mark(p >> CHUNK_SHIFT, true);
+  chunks_free++;
   heap_used -= CHUNK_SIZE;
 }
 

@@ -20,7 +20,7 @@
 import { PAGEBLOCK_ORDER, PAGE_SIZE } from "../layout";
 import { slab_alloc, slab_free, SLAB_FOLIO } from "../lib/hostmem";
 import {
-  alloc_pages, free_pages, alloc_gigantic, free_gigantic, pb_rec, pfn_pb, pb_frames_get, pb_data_get,
+  alloc_pages, free_pages, alloc_gigantic, free_gigantic, pb_rec, pfn_pb, pb_frames_get, pb_data_get_run,
   pfn_to_host, PB_FRAMES, PB_FOLIO, PB_DATA, PB_MAPCOUNT_BIAS, PB_AFLAGS, PBF_ALL_AE, MIGRATE_MOVABLE, data_mode,
 } from "./page_alloc";
 import * as T from "./mm_types";
@@ -316,12 +316,12 @@ export function PageAnonExclusive(pfn: u32): bool {
 // --- allocation ---------------------------------------------------------------------------
 
 // Ensure host bytes exist for [pfn, pfn + 2^order) in data mode. Returns false on host OOM.
+// A folio of several pageblocks gets contiguous host bytes when possible.
 function ensure_data(pfn: u32, order: u32): bool {
   if (!data_mode) return true;
   const first = pfn >> PAGEBLOCK_ORDER;
   const last = (pfn + (<u32>1 << order) - 1) >> PAGEBLOCK_ORDER;
-  for (let pb = first; pb <= last; pb++) if (pb_data_get(pb) == 0) return false;
-  return true;
+  return pb_data_get_run(first, last - first + 1);
 }
 
 // Allocate an order-0 folio (frame entry FT_SMALL, refcount 1) or 0.

@@ -314,43 +314,65 @@ export function mm_exit_hook(mm: u32): void {
   return (load<u64>(vma + T.V_FLAGS) & T.VM_WRITE) ? pte_mkwrite(e) : e;
 }
 
-// folio_zero_user(): process_huge_page() order, the subpage of the fault last
-// (real memory.fill in data mode; metadata mode has nothing to clear)
+// folio_zero_user(): the subpage of the fault is cleared last, so that its cache lines
+// are hot (real memory.fill in data mode; metadata mode has nothing to clear). Up to a
+// pageblock this is process_huge_page(). A larger folio is cleared by one memory.fill
+// over its contiguous backing (the host clears such a size with streaming stores, ~3x
+// faster than the cached stores of fills below the LLC size, which would leave nothing
+// hot anyway), then the target's pageblock again by process_huge_page(): its pages
+// left-right towards the target, the target last.
 export function folio_zero_user(f: u32, addr_hint: u64): void {
   if (!data_mode) return;
   const nr = folio_nr_pages(f);
   const base_pfn = load<u32>(f, T.F_PFN);
   const addr = addr_hint & ~((<u64>nr << 12) - 1);
-  const n = <i32>((addr_hint - addr) >> 12);
-  let base: i32, l: i32;
-  if (2 * n <= <i32>nr) {
+  const n = <u32>((addr_hint - addr) >> 12);
+  if (nr <= 512) {
+    process_huge_page(base_pfn, nr, n);
+    return;
+  }
+  clear_run(base_pfn, 0, nr);
+  const tb = n & ~511; // first page of the target's pageblock
+  process_huge_page(base_pfn + tb, 512, n - tb);
+}
+
+// process_huge_page() with clear_subpage() over nr pages, target subpage n: the far
+// end first as one run, then the remaining subpages left-right towards the target
+function process_huge_page(base_pfn: u32, nr: u32, n: u32): void {
+  let base: u32, l: u32;
+  if (n * 2 <= nr) {
     base = 0;
     l = n;
-    // the end of the folio first, as runs of whole pages
-    clear_run(base_pfn, 2 * n, <i32>nr);
+    clear_run(base_pfn, 2 * n, nr);
   } else {
-    base = <i32>nr - 2 * (<i32>nr - n);
-    l = <i32>nr - n;
+    base = nr - (nr - n) * 2;
+    l = nr - n;
     clear_run(base_pfn, 0, base);
   }
-  // the remaining subpages left-right-left-right towards the target
-  for (let i: i32 = 0; i < l; i++) {
-    clear_page_contents(base_pfn + <u32>(base + i));
-    clear_page_contents(base_pfn + <u32>(base + 2 * l - 1 - i));
+  for (let i: u32 = 0; i < l; i++) {
+    clear_page_contents(base_pfn + base + i);
+    clear_page_contents(base_pfn + base + l * 2 - 1 - i);
   }
 }
 
-// clear pages [from, to) of the folio, one pageblock's backing at a time (from the end,
-// as process_huge_page walks them; each backing chunk is contiguous host memory)
-function clear_run(base_pfn: u32, from: i32, to: i32): void {
+// Clear pages [from, to) of a folio: one memory.fill per stretch of pageblocks whose
+// backing chunks are adjacent in host memory (the whole run for a contiguous folio).
+function clear_run(base_pfn: u32, from: u32, to: u32): void {
   let end = to;
   while (end > from) {
-    const last = base_pfn + <u32>(end - 1);
-    const pb_first = last & ~511;
-    let start = <i32>(pb_first - base_pfn);
+    // extend [start, end) downwards while the host bytes stay contiguous
+    let start = (end - 1) & ~511;
     if (start < from) start = from;
-    const first = base_pfn + <u32>start;
-    memory.fill(pfn_to_host(first), 0, <u32>(end - start) << 12);
+    let host = pfn_to_host(base_pfn + start);
+    while (start > from) {
+      const prev = (start - 1) & ~511;
+      const p = prev < from ? from : prev;
+      const h = pfn_to_host(base_pfn + p);
+      if (h + ((start - p) << 12) != host) break;
+      host = h;
+      start = p;
+    }
+    memory.fill(host, 0, (end - start) << 12);
     end = start;
   }
 }
