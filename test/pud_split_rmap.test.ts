@@ -4,6 +4,7 @@
 // after free). The debug core's invariant checker recounts every page's mapcount
 // from the page tables.
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { Machine, MiB, GiB, KiB } from '../src/index.js';
 
 const PUD_ON = { 'transparent_hugepage/hugepages-1048576kB/enabled': 'always' };
@@ -119,6 +120,60 @@ describe('PTE-mapped 1 GiB folio after a PUD split', () => {
     p.exit();
     m.checkInvariants();
   });
+});
+
+describe('property: PUD-mapped and split 1 GiB folios under random operations', () => {
+  // offsets that are often pageblock-aligned (the per-pageblock paths) and often not
+  const off = fc.tuple(fc.nat(511), fc.constantFrom(0, 0, 1, 7, 511), fc.nat(511))
+    .map(([pb, mode, page]) => pb * 2 * MiB + (mode === 0 ? 0 : mode === 1 ? page : mode) * 4 * KiB);
+  const len = fc.oneof(fc.integer({ min: 1, max: 1024 }).map((n) => n * 4 * KiB), fc.integer({ min: 1, max: 40 }).map((n) => n * 2 * MiB));
+  const op = fc.oneof(
+    fc.record({ k: fc.constant('touch' as const), at: off, write: fc.boolean() }),
+    fc.record({ k: fc.constant('mprotect' as const), at: off, len, prot: fc.constantFrom('r', 'rw') }),
+    fc.record({ k: fc.constant('munmap' as const), at: off, len }),
+    fc.record({ k: fc.constant('dontneed' as const), at: off, len }),
+    fc.record({ k: fc.constant('fork' as const), at: off, write: fc.boolean(), keep: fc.boolean() }),
+    fc.record({ k: fc.constant('split' as const) }),
+  );
+  it('keeps every mapcount, refcount and counter exact', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 10 }), async (ops) => {
+        const m = await machine();
+        const p = m.spawn();
+        const a = p.mmap(GiB, { align: GiB });
+        p.touch(a, 1, { write: true });
+        const kids: ReturnType<Machine['spawn']>[] = [];
+        for (const o of ops) {
+          const at = 'at' in o ? a + o.at : a;
+          const n = 'len' in o ? Math.min(o.len, a + GiB - at) : 0;
+          try {
+            if (o.k === 'touch') p.touch(at, 1, { write: o.write });
+            else if (o.k === 'mprotect') p.mprotect(at, n, o.prot);
+            else if (o.k === 'munmap') p.munmap(at, n);
+            else if (o.k === 'dontneed') p.madvise(at, n, 'dontneed');
+            else if (o.k === 'split') p.splitHugePages(a, a + GiB);
+            else {
+              const c = p.fork();
+              kids.push(c);
+              c.touch(at, 1, { write: o.write });
+              if (!o.keep) kids.pop()!.exit();
+            }
+          } catch (e) {
+            // a signal for an access to an unmapped or read-only page; ENOMEM for
+            // mprotect/madvise over a hole (the kernel's answers): nothing else
+            if (!/SIG/.test(String(e)) && (e as { errno?: string }).errno !== 'ENOMEM') throw e;
+          }
+          m.checkInvariants();
+        }
+        for (const c of kids) c.exit();
+        p.exit();
+        m.checkInvariants();
+        expect(m.meminfo().AnonPages).toBe(0);
+        expect(pud(m)).toMatchObject({ nr_anon: 0 });
+      }),
+      { numRuns: 12 },
+    );
+  }, 240_000);
 });
 
 describe('host backing of 1 GiB folios in data mode', () => {

@@ -112,6 +112,14 @@ export function hostmem_reserve(bytes: u64): u32 {
   store<u8>(p, free ? load<u8>(p) | bit : load<u8>(p) & ~bit);
 }
 
+// Next chunk to look at after c: whole 64-chunk words without a free (used) chunk at once.
+@inline function skip_used(c: u32): u32 {
+  return (c & 63) == 0 && load<u64>(chunk_map + (c >> 3)) == 0 ? c + 64 : c + 1;
+}
+@inline function skip_free(c: u32): u32 {
+  return (c & 63) == 0 && load<u64>(chunk_map + (c >> 3)) == 0xffffffffffffffff ? c + 64 : c + 1;
+}
+
 // One chunk: the first of the shortest free run (best fit keeps long runs whole for
 // alloc_chunk_run), else fresh memory.
 export function alloc_chunk(): u32 {
@@ -121,9 +129,9 @@ export function alloc_chunk(): u32 {
     let best: u32 = 0, best_len: u32 = 0xffffffff;
     let c = <u32>(heap_start >> CHUNK_SHIFT);
     while (c < top) {
-      if (!chunk_is_free(c)) { c++; continue; }
+      if (!chunk_is_free(c)) { c = skip_used(c); continue; }
       const start = c;
-      while (c < top && chunk_is_free(c)) c++;
+      while (c < top && chunk_is_free(c)) c = skip_free(c);
       if (c - start < best_len) {
         best = start;
         best_len = c - start;
@@ -150,11 +158,15 @@ export function alloc_chunk_run(n: u32): u32 {
   const top = <u32>(heap_brk >> CHUNK_SHIFT);
   let start: u32 = first, len: u32 = 0;
   if (chunks_free >= n) {
-    for (let c = first; c < top; c++) {
-      if (!chunk_is_free(c)) { len = 0; continue; }
+    let c = first;
+    while (c < top && len < n) {
+      if (!chunk_is_free(c)) { len = 0; c = skip_used(c); continue; }
       if (len == 0) start = c;
-      if (++len == n) break;
+      const next = min<u32>(skip_free(c), c + n - len);
+      len += next - c;
+      c = next;
     }
+    if (start + len > top) len = top - start;
   } else {
     // only the free run at the top can help
     start = top;
