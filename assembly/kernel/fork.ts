@@ -20,7 +20,8 @@ import {
   mm_add_pgtables_bytes, PT_LEVEL_PTE,
 } from "../arch/x86/pgtable";
 import { flush_tlb_mm } from "../arch/x86/tlb";
-import { page_folio, folio_nr_pages, frame_ptr, S_AE } from "../mm/folio";
+import { page_folio, folio_nr_pages, frame_ptr, S_AE, S_FILE, FT_SMALL } from "../mm/folio";
+import { pb_rec, PB_FRAMES } from "../mm/page_alloc";
 import { folio_get, folio_put } from "../mm/swap";
 import { folio_try_dup_anon_rmap_ptes, folio_try_dup_anon_rmap_pmd, folio_add_new_anon_rmap, folio_dup_file_rmap_ptes } from "../mm/rmap";
 import { shmem_vma_link, dup_team_pmd } from "../mm/shmem";
@@ -144,11 +145,39 @@ function copy_pte_range(dst_vma: u32, src_vma: u32, dst_pmdp: u32, src_pmdp: u32
   if (!pte_alloc(dst_mm, dst_pmdp)) return -ENOMEM;
   const sptes = table_host(table_of(load<u64>(src_pmdp)));
   const dptes = table_host(table_of(load<u64>(dst_pmdp)));
+  // order-0 anonymous pages of a mm without pins take the inlined path of
+  // copy_present_ptes(): folio_get() + folio_try_dup_anon_rmap_pte() are one
+  // frame-entry update, and a COW mapping write-protects both PTEs
+  const sflags = load<u64>(src_vma + T.V_FLAGS);
+  const fast = !src_mm_has_pinned && (sflags & T.VM_SHARED) == 0;
+  const wrprotect = is_cow_mapping(sflags);
+  const keep_uffd = (load<u64>(dst_vma + T.V_FLAGS) & T.VM_UFFD_WP) != 0;
   while (addr < end) {
     const off = (<u32>(addr >> 12) & 511) << 3;
-    const pte = load<u64>(sptes + off);
+    let pte = load<u64>(sptes + off);
     if (pte == 0) { addr += 4096; continue; }
     if (!pte_present(pte)) { store<u64>(dptes + off, pte); addr += 4096; continue; }
+    if (fast && (pte & _PAGE_SPECIAL) == 0) {
+      const pfn = pte_pfn(pte);
+      const fr = load<u32>(pb_rec(pfn >> 9) + PB_FRAMES);
+      if (fr != 0) {
+        const fp = fr + ((pfn & 511) << 2);
+        const e = load<u32>(fp);
+        if ((e >>> 28) == FT_SMALL && (e & S_FILE) == 0) {
+          store<u32>(fp, (e + 1) & ~S_AE); // mapcount + 1, no longer exclusive
+          if (wrprotect && (pte & _PAGE_RW) != 0) {
+            pte &= ~_PAGE_RW;
+            store<u64>(sptes + off, pte);
+          }
+          pte = pte_mkold(pte);
+          if (!keep_uffd) pte &= ~_PAGE_UFFD_WP;
+          store<u64>(dptes + off, pte);
+          rss_anon++;
+          addr += 4096;
+          continue;
+        }
+      }
+    }
     const max_nr = <u32>((end - addr) >> 12);
     let r = copy_present_ptes(dst_vma, src_vma, dptes + off, sptes + off, pte, addr, max_nr);
     if (r == -11) r = copy_present_ptes(dst_vma, src_vma, dptes + off, sptes + off, pte, addr, 1);
