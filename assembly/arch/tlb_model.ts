@@ -652,10 +652,11 @@ export const X86_PF_INSTR: u32 = 16;
 // walks leave nothing cached (x86 caching rules).
 @inline function walk(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 {
   const write = kind == K_WRITE;
-  const fetch = kind == K_FETCH;
+  const need: u64 = write ? _PAGE_PRESENT | _PAGE_RW : _PAGE_PRESENT;
   let table = load<u32>(mm + T.MM_PGD);
   let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
-  let rw = true, nx = false;
+  let rws: u64 = _PAGE_RW; // RW of every level (AND)
+  let nxs: u64 = 0; // NX of any level (OR)
   if (pwc_any) {
     // the deepest walk-cache hit skips the levels above it
     for (let i: i32 = 0; i < 4; i++) {
@@ -666,8 +667,8 @@ export const X86_PF_INSTR: u32 = 16;
         const fl = load<u32>(e, 12);
         table = load<u32>(e, 8);
         shift = pwc_shift(<u32>i) - 9;
-        rw = (fl & EF_W) != 0;
-        nx = (fl & EF_NX) != 0;
+        rws = (fl & EF_W) != 0 ? _PAGE_RW : 0;
+        nxs = (fl & EF_NX) != 0 ? _PAGE_NX : 0;
         cnt_inc(cpu, C_PWC_HIT + <u32>i);
         break;
       }
@@ -676,29 +677,30 @@ export const X86_PF_INSTR: u32 = 16;
   let refs: u32 = 0;
   while (true) {
     const p = entry_host(table, <u32>(va >> shift) & 511);
-    const e = load<u64>(p);
+    const x = load<u64>(p);
     refs++;
-    if ((e & _PAGE_PRESENT) == 0) { w_refs = refs; return walk_fault(va, write, fetch, false); }
-    rw = rw && (e & _PAGE_RW) != 0;
-    nx = nx || (e & _PAGE_NX) != 0;
-    if ((write && !rw) || (fetch && nx)) { w_refs = refs; return walk_fault(va, write, fetch, true); }
-    const leaf = shift == 12 || (shift <= 30 && (e & _PAGE_PSE) != 0);
-    let ne = e | _PAGE_ACCESSED;
+    if ((x & need) != need || (write && rws == 0)) { w_refs = refs; return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0); }
+    rws &= x;
+    nxs |= x;
+    const leaf = shift == 12 || (shift <= 30 && (x & _PAGE_PSE) != 0);
+    let ne = x | _PAGE_ACCESSED;
     if (leaf && write) ne |= _PAGE_DIRTY;
-    if (ne != e) store<u64>(p, ne);
-    const pfn = <u32>((e & PTE_PFN_MASK) >> 12);
+    if (ne != x) store<u64>(p, ne);
+    const pfn = <u32>((x & PTE_PFN_MASK) >> 12);
+    const fl = (rws != 0 ? EF_W : 0) | ((nxs & _PAGE_NX) != 0 ? EF_NX : 0);
     if (leaf) {
       w_refs = refs;
+      if (kind == K_FETCH && (fl & EF_NX) != 0) return walk_fault(va, false, true, true);
       w_shift = shift;
       w_base = pfn;
       w_pfn = pfn + (<u32>(va >> 12) & ((<u32>1 << (shift - 12)) - 1));
-      w_fl = (rw ? EF_W : 0) | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0) | (nx ? EF_NX : 0);
+      w_fl = fl | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0);
       if (shift == 12 && coal_kind != COAL_NONE) coalesce(p, ne, va);
       return 0;
     }
     // a present table entry: cached in the walk cache of its level (a faulting walk's
     // entries are dropped again by tlb_fault_invalidate(), SDM 4.10.4.1)
-    if (pwc_any && shift >= 21) pwc_insert(cpub, (shift - 21) / 9, va, asid, pfn, (rw ? EF_W : 0) | (nx ? EF_NX : 0));
+    if (pwc_any && shift >= 21) pwc_insert(cpub, (shift - 21) / 9, va, asid, pfn, fl);
     table = pfn;
     shift -= 9;
   }
@@ -841,7 +843,7 @@ export function tlb_translate(mm: u32, va: u64, kind: u32): u32 {
 // tlb: 'off': a direct-mapped cache of 4 KiB translations per CPU, tagged with the PCID,
 // then a plain walk (no walk caches, no statistics).
 export function off_translate(mm: u32, va: u64, kind: u32): u32 {
-  t_from_tlb = false;
+  // (t_from_tlb stays false in this mode: its faults always come from walks)
   const c = cpu_rec(cur_cpu);
   const asid = load<u32>(c + CPU_ASID);
   const e = load<u32>(c + CPU_TLB) + ((<u32>(va >> 12) & (off_entries - 1)) << 4);
@@ -857,22 +859,23 @@ export function off_translate(mm: u32, va: u64, kind: u32): u32 {
     }
   }
   const write = kind == K_WRITE;
-  const fetch = kind == K_FETCH;
+  const need: u64 = write ? _PAGE_PRESENT | _PAGE_RW : _PAGE_PRESENT;
   let table = load<u32>(mm + T.MM_PGD);
   let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
-  let nx = false;
+  let nxs: u64 = 0; // NX of any level
   while (true) {
     const p = entry_host(table, <u32>(va >> shift) & 511);
     const x = load<u64>(p);
-    if ((x & _PAGE_PRESENT) == 0) return walk_fault(va, write, fetch, false);
-    nx = nx || (x & _PAGE_NX) != 0;
-    if ((write && (x & _PAGE_RW) == 0) || (fetch && nx)) return walk_fault(va, write, fetch, true);
+    if ((x & need) != need) return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0);
+    nxs |= x;
     const leaf = shift == 12 || (shift <= 30 && (x & _PAGE_PSE) != 0);
     let ne = x | _PAGE_ACCESSED;
     if (leaf && write) ne |= _PAGE_DIRTY;
     if (ne != x) store<u64>(p, ne);
     const pfn = <u32>((x & PTE_PFN_MASK) >> 12);
     if (!leaf) { table = pfn; shift -= 9; continue; }
+    const nx = (nxs & _PAGE_NX) != 0;
+    if (nx && kind == K_FETCH) return walk_fault(va, false, true, true);
     // table entries are always writable here (_PAGE_TABLE): the leaf's RW is the walk's
     const fl = ((ne & _PAGE_RW) != 0 ? EF_W : 0) | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0) | (nx ? EF_NX : 0);
     const pmask4k = (<u32>1 << (shift - 12)) - 1;
