@@ -215,6 +215,28 @@ describe('host backing of 1 GiB folios in data mode', () => {
     m.checkInvariants();
   });
 
+  it('THPs on never-used host memory read zero without a clear; reused memory is cleared', async () => {
+    // read faults allocate (no huge zero page), so nothing has written the new folios
+    const m = await Machine.create({ data: true, ram: '3G', sysfs: { ...PUD_ON, 'transparent_hugepage/enabled': 'always', 'transparent_hugepage/use_zero_page': 0 } });
+    const p = m.spawn();
+    for (let round = 1; round <= 3; round++) {
+      // 2 MiB THPs (fresh chunks in round 1, reused ones later), then a 1 GiB THP
+      const s = p.mmap(64 * MiB, { align: 2 * MiB });
+      p.touch(s + 4 * KiB, 64 * MiB - 4 * KiB, { stride: 2 * MiB });
+      expect(p.status().RssAnon).toBe(65536);
+      expect(p.verify(s, 64 * MiB, 0, { stride: 4 * KiB - 1 }).mismatches).toBe(0);
+      p.touch(s, 64 * MiB, { write: true, gen: round, stride: 4 * KiB - 1 });
+      const a = p.mmap(GiB, { align: GiB });
+      p.touch(a + 777 * 4096, 1);
+      expect(p.verify(a, GiB, 0, { stride: 64 * KiB - 1 }).mismatches).toBe(0);
+      p.touch(a, GiB, { write: true, gen: round, stride: 64 * KiB - 1 });
+      expect(p.verify(s, 64 * MiB, round, { stride: 4 * KiB - 1 }).mismatches).toBe(0);
+      p.munmap(s, 64 * MiB);
+      p.munmap(a, GiB);
+    }
+    m.checkInvariants();
+  });
+
   it('without room for a contiguous run the folio uses separate chunks, with the same contents', async () => {
     // the host limit leaves room for one GiB of backing only
     const m = await machine({ data: true, ram: '3G', hostMemoryLimit: '1300M' });

@@ -24,6 +24,10 @@ let heap_brk: u64 = 0; // first byte never handed out
 const MAX_CHUNKS: u32 = 2048;
 const chunk_map = memory.data(MAX_CHUNKS / 8);
 let chunks_free: u32 = 0;
+// Whether the last alloc_chunk()/alloc_chunk_run() returned memory never handed out
+// before: wasm memory is zero when grown, so it needs no clearing (and clearing it
+// would take a host page fault per 4 KiB).
+export let chunk_fresh: bool = false;
 let heap_used: u64 = 0;
 export let hostmem_exhausted: bool = false;
 
@@ -141,10 +145,12 @@ export function alloc_chunk(): u32 {
     chunk_mark(best, false);
     chunks_free--;
     p = best << CHUNK_SHIFT;
+    chunk_fresh = false;
   } else {
     if (!ensure_memory(heap_brk + CHUNK_SIZE)) return 0;
     p = <u32>heap_brk;
     heap_brk += CHUNK_SIZE;
+    chunk_fresh = true;
   }
   heap_used += CHUNK_SIZE;
   publish();
@@ -182,6 +188,7 @@ export function alloc_chunk_run(n: u32): u32 {
   }
   for (let c = start; c < start + len; c++) chunk_mark(c, false);
   chunks_free -= len;
+  chunk_fresh = len == 0;
   heap_used += <u64>n << CHUNK_SHIFT;
   publish();
   return start << CHUNK_SHIFT;

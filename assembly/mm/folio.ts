@@ -20,7 +20,7 @@
 import { PAGEBLOCK_ORDER, PAGE_SIZE } from "../layout";
 import { slab_alloc, slab_free, SLAB_FOLIO } from "../lib/hostmem";
 import {
-  alloc_pages, free_pages, alloc_gigantic, free_gigantic, pb_rec, pfn_pb, pb_frames_get, pb_data_get_run,
+  alloc_pages, free_pages, alloc_gigantic, free_gigantic, pb_rec, pfn_pb, pb_frames_get, pb_data_get_run, pb_data_fresh,
   pfn_to_host, PB_FRAMES, PB_FOLIO, PB_DATA, PB_MAPCOUNT_BIAS, PB_AFLAGS, PBF_ALL_AE, MIGRATE_MOVABLE, data_mode,
 } from "./page_alloc";
 import * as T from "./mm_types";
@@ -334,8 +334,18 @@ export function folio_alloc_small(kind_file: bool): u32 {
   return pfn;
 }
 
+// The anonymous large folio just allocated on fresh host memory, whose bytes are zero
+// already (data mode): folio_zero_user() need not clear it.
+let fresh_zero_folio: u32 = 0;
+export function folio_take_fresh_zero(f: u32): bool {
+  if (f != fresh_zero_folio) return false;
+  fresh_zero_folio = 0;
+  return true;
+}
+
 // Allocate a large folio (order >= 2) with its record, refcount 1; returns the record or 0.
 export function folio_alloc_large(order: u32, kind: u8, mt: u32 = MIGRATE_MOVABLE): u32 {
+  fresh_zero_folio = 0;
   const f = slab_alloc(SLAB_FOLIO);
   if (f == 0) return 0;
   const pfn = order > 10 ? alloc_gigantic(order) : alloc_pages(order, mt);
@@ -351,6 +361,7 @@ export function folio_alloc_large(order: u32, kind: u8, mt: u32 = MIGRATE_MOVABL
   store<i32>(f, 1, T.F_REFCOUNT);
   store<i32>(f, -1, T.F_MM_CNT0);
   store<i32>(f, -1, T.F_MM_CNT1);
+  if (data_mode && pb_data_fresh && kind == T.FK_ANON) fresh_zero_folio = f;
   return f;
 }
 
@@ -380,6 +391,7 @@ function folio_attach(f: u32, pfn: u32, order: u32): bool {
 
 // Release the frames of a folio and give the pages back to the buddy allocator.
 export function free_large_folio(f: u32): void {
+  if (f == fresh_zero_folio) fresh_zero_folio = 0;
   const pfn = load<u32>(f, T.F_PFN);
   const order = <u32>load<u8>(f, T.F_ORDER);
   // free_pages_prepare(): only a folio that became anon (folio->mapping set) was counted

@@ -314,6 +314,8 @@ export function mm_exit_hook(mm: u32): void {
   return (load<u64>(vma + T.V_FLAGS) & T.VM_WRITE) ? pte_mkwrite(e) : e;
 }
 
+import { folio_take_fresh_zero } from "./folio";
+
 // folio_zero_user(): the subpage of the fault is cleared last, so that its cache lines
 // are hot (real memory.fill in data mode; metadata mode has nothing to clear). Up to a
 // pageblock this is process_huge_page(). A larger folio is cleared by one memory.fill
@@ -323,6 +325,8 @@ export function mm_exit_hook(mm: u32): void {
 // left-right towards the target, the target last.
 export function folio_zero_user(f: u32, addr_hint: u64): void {
   if (!data_mode) return;
+  // just allocated on fresh host memory: zero already, and untouched on the host
+  if (folio_take_fresh_zero(f)) return;
   const nr = folio_nr_pages(f);
   const base_pfn = load<u32>(f, T.F_PFN);
   const addr = addr_hint & ~((<u64>nr << 12) - 1);

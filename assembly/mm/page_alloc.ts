@@ -12,7 +12,7 @@
 
 import { PAGEBLOCK_ORDER, MAX_PAGE_ORDER, HPAGE_PUD_ORDER } from "../layout";
 import {
-  hostmem_reserve, alloc_chunk, alloc_chunk_run, free_chunk, slab_alloc, slab_free, SLAB_BUDDY, SLAB_FRAMES, hostmem_exhausted,
+  hostmem_reserve, alloc_chunk, alloc_chunk_run, chunk_fresh, free_chunk, slab_alloc, slab_free, SLAB_BUDDY, SLAB_FRAMES, hostmem_exhausted,
 } from "../lib/hostmem";
 import { mod_node_page_state, node_page_state, NR_FREE_PAGES, NR_MANAGED_PAGES, count_vm_events, PGALLOC, PGFREE } from "./vmstat";
 
@@ -266,21 +266,31 @@ export function pb_data_get(pb: u32): u32 {
   return d;
 }
 
+// Whether the last pb_data_get_run() gave every pageblock fresh (all zero) host bytes.
+export let pb_data_fresh: bool = false;
+
 // Host bytes for n pageblocks of one folio as one contiguous run when none has any
 // yet (then zeroing or copying the folio is one memory.fill/copy, which the host does
 // with streaming stores for large sizes); else, or when no run can be had, the
 // pageblocks get separate chunks. Returns false on host OOM.
 export function pb_data_get_run(first: u32, n: u32): bool {
+  pb_data_fresh = false;
   let fresh = true;
   for (let i: u32 = 0; i < n; i++) if (load<u32>(pb_rec(first + i) + PB_DATA) != 0) { fresh = false; break; }
   if (fresh && n > 1) {
     const d = alloc_chunk_run(n);
     if (d != 0) {
       for (let i: u32 = 0; i < n; i++) store<u32>(pb_rec(first + i) + PB_DATA, d + (i << 21));
+      pb_data_fresh = chunk_fresh;
       return true;
     }
   }
-  for (let i: u32 = 0; i < n; i++) if (pb_data_get(first + i) == 0) return false;
+  for (let i: u32 = 0; i < n; i++) {
+    if (load<u32>(pb_rec(first + i) + PB_DATA) != 0) continue;
+    if (pb_data_get(first + i) == 0) return false;
+    fresh = fresh && chunk_fresh;
+  }
+  pb_data_fresh = fresh;
   return true;
 }
 
