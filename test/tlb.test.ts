@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { Machine, MiB, GiB, TLB_PRESETS, tlbReach, modelledEntries, ConfigError, InvariantError, type TlbGeometry } from '../src/index.js';
+import { Machine, MiB, GiB, TLB_PRESETS, tlbReach, modelledEntries, ConfigError, InvariantError, SignalError, type TlbGeometry } from '../src/index.js';
 
 const KiB = 1024;
 
@@ -235,6 +235,44 @@ describe("tlb: 'off' (functional translation cache)", () => {
     expect(s.total.loads).toBe(192);
     expect(s.total.stores).toBe(128);
     expect(s.cpus[1].ipi_received).toBeGreaterThan(0);
+    m.checkInvariants();
+  });
+});
+
+describe('instruction fetches and arm64 ASIDs', () => {
+  it('fetches go through the instruction TLBs and fault on no-exec pages', async () => {
+    const m = await Machine.create({ ram: '1G', tlb: 'skylake' });
+    const p = m.spawn();
+    const x = p.mmap(16 * 4096, { prot: 'rwx' });
+    const d = p.mmap(16 * 4096);
+    p.touch(x, 16 * 4096, { write: true });
+    let s = delta(m, () => p.touch(x, 16 * 4096, { fetch: true }));
+    expect([s.fetches, s.l1i_miss_4k, s.l2_hit_4k, s.walks]).toEqual([16, 16, 16, 0]);
+    s = delta(m, () => p.touch(x, 16 * 4096, { fetch: true }));
+    expect([s.l1i_hit_4k, s.l1d_lookups]).toEqual([16, 0]);
+    p.touch(d, 4096, { write: true });
+    expect(() => p.touch(d, 4096, { fetch: true })).toThrow(SignalError);
+    m.checkInvariants();
+  });
+
+  it('neoverse-n1: 8-bit ASIDs roll over after 255 mms, flushing every TLB', async () => {
+    const m = await Machine.create({ ram: '1G', tlb: 'neoverse-n1', cpus: 2 });
+    const keep = m.spawn({ cpu: 1 });
+    const ka = keep.mmap(4096);
+    keep.touch(ka, 4096, { write: true });
+    for (let i = 0; i < 260; i++) {
+      const p = m.spawn();
+      const a = p.mmap(4096);
+      p.touch(a, 4096, { write: true });
+      p.exit();
+    }
+    const t = m.tlbStats();
+    expect(t.total.asid_rollovers).toBe(1);
+    // a broadcast ASID flush for each exit (tlb_flush() of a fullmm gather that freed tables), one for the rollover
+    expect(t.cpus[1].flush_full).toBe(260 + 1);
+    // the process still running on CPU 1 kept a (new) ASID: its accesses go on
+    const s = delta(m, () => keep.touch(ka, 4096));
+    expect(s.walks).toBe(1);
     m.checkInvariants();
   });
 });
