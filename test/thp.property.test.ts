@@ -151,9 +151,12 @@ describe('property: anonymous THP and mTHP under random policies keep contents a
         m.dropCaches();
         expect(m.meminfo().MemFree).toBe(m.meminfo().MemTotal);
       }),
-      { numRuns: Number(process.env.HUGEMMU_PROPERTY_RUNS ?? 100) },
+      {
+        numRuns: Number(process.env.HUGEMMU_PROPERTY_RUNS ?? 100),
+        // a fixed seed keeps the coverage check below deterministic; HUGEMMU_PROPERTY_SEED=random explores
+        seed: process.env.HUGEMMU_PROPERTY_SEED === 'random' ? undefined : Number(process.env.HUGEMMU_PROPERTY_SEED ?? 20261126),
+      },
     );
-    console.log("thp property:", seen);
     // the generator must reach every path under test
     for (const [key, n] of Object.entries(seen)) expect(n, key).toBeGreaterThan(0);
   }, 300_000);
