@@ -188,6 +188,7 @@ export const K_FETCH: u32 = 2;
   }
 }
 export function fp_invalidate(): void {
+  pde_key = 0;
   fp_flush();
   fp_base = ~(<u64>0);
   fp_shift = 0;
@@ -642,6 +643,9 @@ export const X86_PF_WRITE: u32 = 2;
 export const X86_PF_USER: u32 = 4;
 export const X86_PF_INSTR: u32 = 16;
 
+@inline function entry_host_pb(pbt: u32, table_pfn: u32, idx: u32): u32 {
+  return load<u32>(pbt + (table_pfn >> 9) * PB_SIZE + PB_DATA) + ((table_pfn & 511) << 12) + (idx << 3);
+}
 @inline function entry_host(table_pfn: u32, idx: u32): u32 {
   return load<u32>(pbtab + (table_pfn >> 9) * PB_SIZE + PB_DATA) + ((table_pfn & 511) << 12) + (idx << 3);
 }
@@ -858,44 +862,109 @@ export function off_translate(mm: u32, va: u64, kind: u32): u32 {
       return 0;
     }
   }
+  // the walk, unrolled: a generic per-level loop compiles to spills and cmov chains
   const write = kind == K_WRITE;
   const need: u64 = write ? _PAGE_PRESENT | _PAGE_RW : _PAGE_PRESENT;
   let table = load<u32>(mm + T.MM_PGD);
-  let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
-  let nxs: u64 = 0; // NX of any level
-  while (true) {
-    const p = entry_host(table, <u32>(va >> shift) & 511);
-    const x = load<u64>(p);
+  const pbt = pbtab; // in a register for the four levels
+  let p: u32, x: u64, nxs: u64 = 0; // nxs: NX of any level
+  if (load<u32>(mm + T.MM_LEVELS) == 5) {
+    p = entry_host_pb(pbt, table, <u32>(va >> 48) & 511);
+    x = load<u64>(p);
     if ((x & need) != need) return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0);
+    if ((x & _PAGE_ACCESSED) == 0) store<u64>(p, x | _PAGE_ACCESSED);
     nxs |= x;
-    const leaf = shift == 12 || (shift <= 30 && (x & _PAGE_PSE) != 0);
-    let ne = x | _PAGE_ACCESSED;
-    if (leaf && write) ne |= _PAGE_DIRTY;
-    if (ne != x) store<u64>(p, ne);
-    const pfn = <u32>((x & PTE_PFN_MASK) >> 12);
-    if (!leaf) { table = pfn; shift -= 9; continue; }
-    const nx = (nxs & _PAGE_NX) != 0;
-    if (nx && kind == K_FETCH) return walk_fault(va, false, true, true);
-    // table entries are always writable here (_PAGE_TABLE): the leaf's RW is the walk's
-    const fl = ((ne & _PAGE_RW) != 0 ? EF_W : 0) | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0) | (nx ? EF_NX : 0);
-    const pmask4k = (<u32>1 << (shift - 12)) - 1;
-    t_pfn = pfn + (<u32>(va >> 12) & pmask4k);
-    store<u64>(e, tag);
-    store<u32>(e, t_pfn, 8);
-    store<u32>(e, fl, 12);
-    const kinds = off_kinds(fl);
-    if (shift > 12) {
-      // INVLPG of any address of a huge page must find its 4 KiB pieces: remember the span
-      const lo = va & ~((<u64>1 << shift) - 1);
-      const hi = lo + (<u64>1 << shift);
-      if (lo < load<u64>(c + CPU_HUGE_LO)) store<u64>(c + CPU_HUGE_LO, lo);
-      if (hi > load<u64>(c + CPU_HUGE_HI)) store<u64>(c + CPU_HUGE_HI, hi);
-      fp_set(lo, shift, pfn, kinds, fp_scratch);
-    } else {
-      fp_set(va & ~(<u64>4095), 12, t_pfn, kinds, fp_scratch);
-    }
-    return 0;
+    table = <u32>((x & PTE_PFN_MASK) >> 12);
   }
+  // a one-entry paging-structure cache of the PDE (the PTE table of the last walk's
+  // 2 MiB region on this CPU and PCID): dropped with the fast path by every flush,
+  // INVLPG, fault and switch, as the SDM drops paging-structure-cache entries
+  const key = ((va >> 21) << 20) | (<u64>asid << 8) | <u64>cur_cpu | 0x80000;
+  let pt: u32;
+  if (key == pde_key) {
+    pt = pde_table;
+    nxs = pde_nx;
+    if (tlb_check) check_pde_cache(mm, va, pt);
+  } else {
+    p = entry_host_pb(pbt, table, <u32>(va >> 39) & 511);
+    x = load<u64>(p);
+    if ((x & need) != need) return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0);
+    if ((x & _PAGE_ACCESSED) == 0) store<u64>(p, x | _PAGE_ACCESSED);
+    nxs |= x;
+    p = entry_host_pb(pbt, <u32>((x & PTE_PFN_MASK) >> 12), <u32>(va >> 30) & 511);
+    x = load<u64>(p);
+    if ((x & need) != need) return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0);
+    if (x & _PAGE_PSE) return off_leaf(c, e, tag, p, x, nxs | x, 30, va, write, kind);
+    if ((x & _PAGE_ACCESSED) == 0) store<u64>(p, x | _PAGE_ACCESSED);
+    nxs |= x;
+    p = entry_host_pb(pbt, <u32>((x & PTE_PFN_MASK) >> 12), <u32>(va >> 21) & 511);
+    x = load<u64>(p);
+    if ((x & need) != need) return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0);
+    if (x & _PAGE_PSE) return off_leaf(c, e, tag, p, x, nxs | x, 21, va, write, kind);
+    if ((x & _PAGE_ACCESSED) == 0) store<u64>(p, x | _PAGE_ACCESSED);
+    nxs |= x;
+    pt = <u32>((x & PTE_PFN_MASK) >> 12);
+    // table entries are always _PAGE_TABLE (writable), so the cached path serves writes too
+    pde_key = key;
+    pde_table = pt;
+    pde_nx = nxs & _PAGE_NX;
+  }
+  p = entry_host_pb(pbt, pt, <u32>(va >> 12) & 511);
+  x = load<u64>(p);
+  if ((x & need) != need) return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0);
+  return off_leaf(c, e, tag, p, x, nxs | x, 12, va, write, kind);
+}
+
+// The leaf of an off-mode walk: A (and D for a write) set like the hardware, the
+// translation cached (table entries are always writable here: the leaf's RW is the walk's).
+@inline function off_leaf(c: u32, e: u32, tag: u64, p: u32, x: u64, nxs: u64, shift: u32, va: u64, write: bool, kind: u32): u32 {
+  const nx = (nxs & _PAGE_NX) != 0;
+  if (nx && kind == K_FETCH) return walk_fault(va, false, true, true);
+  let ne = x | _PAGE_ACCESSED;
+  if (write) ne |= _PAGE_DIRTY;
+  if (ne != x) store<u64>(p, ne);
+  const pfn = <u32>((x & PTE_PFN_MASK) >> 12);
+  const fl = ((ne & _PAGE_RW) != 0 ? EF_W : 0) | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0) | (nx ? EF_NX : 0);
+  const pmask4k = (<u32>1 << (shift - 12)) - 1;
+  t_pfn = pfn + (<u32>(va >> 12) & pmask4k);
+  store<u64>(e, tag);
+  store<u32>(e, t_pfn, 8);
+  store<u32>(e, fl, 12);
+  const kinds = off_kinds(fl);
+  if (shift > 12) {
+    // INVLPG of any address of a huge page must find its 4 KiB pieces: remember the span
+    const lo = va & ~((<u64>1 << shift) - 1);
+    const hi = lo + (<u64>1 << shift);
+    if (lo < load<u64>(c + CPU_HUGE_LO)) store<u64>(c + CPU_HUGE_LO, lo);
+    if (hi > load<u64>(c + CPU_HUGE_HI)) store<u64>(c + CPU_HUGE_HI, hi);
+    fp_set(lo, shift, pfn, kinds, fp_scratch);
+  } else {
+    fp_set(va & ~(<u64>4095), 12, t_pfn, kinds, fp_scratch);
+  }
+  return 0;
+}
+
+// the PDE cache of off mode (see off_translate)
+let pde_key: u64 = 0;
+let pde_table: u32 = 0;
+let pde_nx: u64 = 0;
+
+// With the stale-entry check on, a PDE-cache hit must agree with the page tables.
+function check_pde_cache(mm: u32, va: u64, pt: u32): void {
+  let table = load<u32>(mm + T.MM_PGD);
+  let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
+  while (shift > 21) {
+    const x = load<u64>(entry_host(table, <u32>(va >> shift) & 511));
+    if ((x & _PAGE_PRESENT) == 0 || (shift <= 30 && (x & _PAGE_PSE) != 0)) {
+      record_stale(cur_cpu, va, shift == 21 ? 2 : 3, pt, 0, x);
+      return;
+    }
+    table = <u32>((x & PTE_PFN_MASK) >> 12);
+    shift -= 9;
+  }
+  const pmd = load<u64>(entry_host(table, <u32>(va >> 21) & 511));
+  if ((pmd & _PAGE_PRESENT) == 0 || (pmd & _PAGE_PSE) != 0 || <u32>((pmd & PTE_PFN_MASK) >> 12) != pt)
+    record_stale(cur_cpu, va, 2, pt, 0, pmd);
 }
 
 @inline function off_kinds(fl: u32): u32 {
