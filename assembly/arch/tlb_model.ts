@@ -975,10 +975,14 @@ function check_pde_cache(mm: u32, va: u64, pt: u32): void {
 export function tlb_fault_invalidate(va: u64): void {
   const c = cpu_rec(cur_cpu);
   const asid = load<u32>(c + CPU_ASID);
+  const pde = pde_key;
   fp_invalidate();
   if (tlb_mode == TLB_OFF) {
     const e = load<u32>(c + CPU_TLB) + off_off + ((<u32>(va >> 12) & (off_entries - 1)) << 4);
     store<u64>(e, 0);
+    // the functional cache keeps the PDE: a fault changes no table entry above the
+    // faulting PTE's PMD without flushing (the stale check verifies every hit)
+    pde_key = pde;
     return;
   }
   const cpub = load<u32>(c + CPU_TLB);

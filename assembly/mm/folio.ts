@@ -202,6 +202,7 @@ const TL_MAPCOUNT_MASK: u32 = 0x0fffffff & ~((1 << TL_MAPCOUNT_SHIFT) - 1);
 export function large_pages_mapcount_add(f: u32, pfn: u32, nr: u32, delta: i32): i32 {
   const head = load<u32>(f, T.F_PFN);
   const big = load<u8>(f, T.F_ORDER) >= PAGEBLOCK_ORDER;
+  if (!big) return small_folio_pages_mapcount_add(f, head, pfn, nr, delta);
   let n: i32 = 0;
   let i: u32 = 0;
   while (i < nr) {
@@ -233,6 +234,28 @@ export function large_pages_mapcount_add(f: u32, pfn: u32, nr: u32, delta: i32):
       }
     }
     i += 512;
+  }
+  return n;
+}
+
+// A folio below pageblock order lies in one pageblock that has frame entries (a
+// BROKEN one, no overlay): walk its tail entries directly.
+function small_folio_pages_mapcount_add(f: u32, head: u32, pfn: u32, nr: u32, delta: i32): i32 {
+  const fp = frame_ptr(pfn);
+  const keep: u32 = (0xf << 28) | ((1 << TL_MAPCOUNT_SHIFT) - 1);
+  let n: i32 = 0;
+  for (let i: u32 = 0; i < nr; i++) {
+    if (pfn + i == head) {
+      const c = load<i32>(f, T.F_HEAD_MAPCOUNT) + delta;
+      store<i32>(f, c, T.F_HEAD_MAPCOUNT);
+      if (delta > 0 ? c == delta : c == 0) n++;
+      continue;
+    }
+    const p = fp + (i << 2);
+    const e = load<u32>(p);
+    const c = <i32>((e & 0x0fffffff) >>> TL_MAPCOUNT_SHIFT) + delta;
+    store<u32>(p, (e & keep) | (<u32>c << TL_MAPCOUNT_SHIFT));
+    if (delta > 0 ? c == delta : c == 0) n++;
   }
   return n;
 }
@@ -270,6 +293,18 @@ function frames_mapcount_add(fr: u32, delta: i32, skip: u32): i32 {
 export function large_pages_set_anon_exclusive(f: u32, pfn: u32, nr: u32, on: bool): void {
   const head = load<u32>(f, T.F_PFN);
   const big = load<u8>(f, T.F_ORDER) >= PAGEBLOCK_ORDER;
+  if (!big) {
+    const fp = frame_ptr(pfn);
+    for (let i: u32 = 0; i < nr; i++) {
+      if (pfn + i == head) {
+        if (on) folio_set_flag(f, T.FF_HEAD_ANON_EXCLUSIVE); else folio_clear_flag(f, T.FF_HEAD_ANON_EXCLUSIVE);
+        continue;
+      }
+      const p = fp + (i << 2);
+      store<u32>(p, on ? load<u32>(p) | TL_AE : load<u32>(p) & ~TL_AE);
+    }
+    return;
+  }
   let i: u32 = 0;
   while (i < nr) {
     const p = pfn + i;
