@@ -16,7 +16,7 @@ import {
   _PAGE_SPECIAL,
 } from "../arch/x86/pgtable_types";
 import {
-  table_host, table_of, entry_ptr, pgtable_alloc, pgtable_free, mm_inc_nr_ptes, mm_inc_nr_pmds,
+  table_host, table_of, entry_ptr, pgtable_alloc, pgtable_alloc_deposit, pgtable_free, mm_inc_nr_ptes, mm_inc_nr_pmds,
   mm_add_pgtables_bytes, PT_LEVEL_PTE,
 } from "../arch/x86/pgtable";
 import { flush_tlb_mm } from "../arch/x86/tlb";
@@ -200,7 +200,7 @@ function copy_huge_pmd(dst_vma: u32, src_vma: u32, dst_pmdp: u32, src_pmdp: u32,
   const lazy = knob(K_V_PGTABLE_DEPOSIT) == 1;
   let pgtable: u32 = 0;
   if (!lazy) {
-    pgtable = pgtable_alloc(PT_LEVEL_PTE);
+    pgtable = pgtable_alloc_deposit(PT_LEVEL_PTE);
     if (pgtable == 0) return -ENOMEM;
   }
   if (is_huge_zero_pmd(pmd)) {

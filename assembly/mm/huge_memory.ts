@@ -25,7 +25,7 @@ import {
   pmd_modify, pmd_mkinvalid, pmd_trans_huge, _PAGE_SOFT_DIRTY, _PAGE_UFFD_WP, pte_present, PTE_PFN_MASK,
 } from "../arch/x86/pgtable_types";
 import {
-  pgtable_alloc, pgtable_free, table_host, table_of, mk_table_entry, fill_pte_table, fill_table_same, entry_ptr,
+  pgtable_alloc, pgtable_alloc_deposit, pgtable_free, table_host, table_of, mk_table_entry, fill_pte_table, fill_table_same, entry_ptr,
   mm_inc_nr_ptes, mm_dec_nr_ptes, mm_inc_nr_pmds, mm_dec_nr_pmds, PT_LEVEL_PTE, PT_LEVEL_PMD,
 } from "../arch/x86/pgtable";
 import { flush_pmd_tlb_range, flush_pud_tlb_range, flush_tlb_mm } from "../arch/x86/tlb";
@@ -45,7 +45,7 @@ import {
   folio_add_new_anon_rmap, folio_add_anon_rmap_ptes, folio_add_anon_rmap_pmd, folio_remove_rmap_entire, folio_remove_rmap_ptes,
   folio_mapcount, RMAP_LEVEL_PMD, RMAP_LEVEL_PUD,
 } from "./rmap";
-import { pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw } from "./pgtable_generic";
+import { pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw, pgtable_trans_huge_withdraw_to_free } from "./pgtable_generic";
 import { tlb_remove_pmd_tlb_entry, tlb_remove_pud_tlb_entry, tlb_remove_folio_refs, tlb_flush_pmd_range } from "./mmu_gather";
 import { folio_put, folio_get } from "./swap";
 import { knob as kn, K_THP_USE_ZERO_PAGE, K_KHUGEPAGED_MAX_PTES_NONE, K_V_PGTABLE_DEPOSIT } from "../kernel/sysfs";
@@ -414,7 +414,7 @@ function do_huge_pmd_anonymous_page(vma: u32): u32 {
   if (r) return r;
   khugepaged_enter_vma(vma);
   if ((vmf_flags & FAULT_FLAG_WRITE) == 0 && kn(K_THP_USE_ZERO_PAGE) != 0) {
-    const pgtable = pgtable_alloc(PT_LEVEL_PTE);
+    const pgtable = pgtable_alloc_deposit(PT_LEVEL_PTE);
     if (pgtable == 0) return VM_FAULT_OOM;
     const zero = mm_get_huge_zero_folio(mm);
     if (zero == 0) {
@@ -435,7 +435,7 @@ function do_huge_pmd_anonymous_page(vma: u32): u32 {
   if (f == 0) return VM_FAULT_FALLBACK;
   let pgtable: u32 = 0;
   if (!deposit_mode_lazy()) {
-    pgtable = pgtable_alloc(PT_LEVEL_PTE);
+    pgtable = pgtable_alloc_deposit(PT_LEVEL_PTE);
     if (pgtable == 0) { folio_put(f, 0); return VM_FAULT_OOM; }
   }
   if (load<u64>(vmf_pmd) != 0) {
@@ -657,7 +657,7 @@ export function vma_adjust_trans_huge(vma: u32, start: u64, end: u64, next: u32)
 // zap_deposited_table()
 function zap_deposited_table(mm: u32): void {
   if (load<u32>(mm + T.MM_NR_DEPOSITED) == 0) return; // lazy-at-split: nothing deposited
-  pgtable_free(pgtable_trans_huge_withdraw(mm));
+  pgtable_free(pgtable_trans_huge_withdraw_to_free(mm));
   mm_dec_nr_ptes(mm);
 }
 
@@ -1223,6 +1223,7 @@ function __split_huge_pud_locked(vma: u32, pudp: u32, haddr: u64, freeze: bool):
     store<u64>(ptes, 0);
     const e = entry + (<u64>(i << 9) << 12);
     if (freeze) {
+      memory.fill(ptes, 0, 4096); // deposits are not zeroed: the recorded PTEs stay none
       for (let j: u32 = 0; j < 512; j++) mig_push(vma, ptes + (j << 3), (e + (<u64>j << 12)) | (anon_exclusive ? MIG_AE : 0));
     } else {
       fill_pte_table(ptes, e);

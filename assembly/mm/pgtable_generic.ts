@@ -8,7 +8,7 @@
 // withdraw clears it again, so a withdrawn table is all-none.
 
 import * as T from "./mm_types";
-import { table_host, pgtable_alloc, pgtable_free, PT_LEVEL_PTE, PT_LEVEL_PMD } from "../arch/x86/pgtable";
+import { table_host, pgtable_alloc_deposit, pgtable_free, PT_LEVEL_PTE, PT_LEVEL_PMD } from "../arch/x86/pgtable";
 
 export function pgtable_trans_huge_deposit(mm: u32, pgtable: u32): void {
   store<u64>(table_host(pgtable), <u64>load<u32>(mm + T.MM_PMD_HUGE_PTE));
@@ -16,12 +16,19 @@ export function pgtable_trans_huge_deposit(mm: u32, pgtable: u32): void {
   store<u32>(mm + T.MM_NR_DEPOSITED, load<u32>(mm + T.MM_NR_DEPOSITED) + 1);
 }
 
+// A withdrawn table comes back all-none (deposits are allocated unzeroed).
 export function pgtable_trans_huge_withdraw(mm: u32): u32 {
+  const t = pgtable_trans_huge_withdraw_to_free(mm);
+  memory.fill(table_host(t), 0, 4096);
+  return t;
+}
+
+// zap_deposited_table(): the table is freed, its contents do not matter
+export function pgtable_trans_huge_withdraw_to_free(mm: u32): u32 {
   const t = load<u32>(mm + T.MM_PMD_HUGE_PTE);
   assert(t != 0, "pgtable_trans_huge_withdraw: nothing deposited");
   const h = table_host(t);
   store<u32>(mm + T.MM_PMD_HUGE_PTE, <u32>load<u64>(h));
-  store<u64>(h, 0);
   store<u32>(mm + T.MM_NR_DEPOSITED, load<u32>(mm + T.MM_NR_DEPOSITED) - 1);
   return t;
 }
@@ -73,10 +80,11 @@ export function pgtable_trans_huge_pud_withdraw(mm: u32): u32 {
 // alloc_pud_predeposit_ptables() (seed 000): 1 PMD table + 512 PTE tables,
 // all or nothing. Returns the PMD table (its word 1 heads the PTE tables) or 0.
 export function alloc_pud_predeposit_ptables(): u32 {
-  const pmd_table = pgtable_alloc(PT_LEVEL_PMD);
+  const pmd_table = pgtable_alloc_deposit(PT_LEVEL_PMD);
+  if (pmd_table != 0) store<u64>(table_host(pmd_table), 0, 8); // word 1 heads the PTE tables
   if (pmd_table == 0) return 0;
   for (let i: u32 = 0; i < 512; i++) {
-    const pte = pgtable_alloc(PT_LEVEL_PTE);
+    const pte = pgtable_alloc_deposit(PT_LEVEL_PTE);
     if (pte == 0) {
       free_pud_predeposit_ptables(pmd_table);
       return 0;

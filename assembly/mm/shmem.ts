@@ -14,10 +14,10 @@ import {
   pmd_trans_huge, pte_young, _PAGE_PSE, _PAGE_RW,
 } from "../arch/x86/pgtable_types";
 import {
-  table_host, table_of, mk_table_entry, entry_ptr, pgtable_alloc, pgtable_free, set_ptes, mm_inc_nr_ptes,
+  table_host, table_of, mk_table_entry, entry_ptr, pgtable_alloc, pgtable_alloc_deposit, pgtable_free, set_ptes, mm_inc_nr_ptes,
   mm_dec_nr_ptes, fill_pte_table, PT_LEVEL_PTE,
 } from "../arch/x86/pgtable";
-import { pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw } from "./pgtable_generic";
+import { pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw, pgtable_trans_huge_withdraw_to_free } from "./pgtable_generic";
 import { flush_pmd_tlb_range, flush_tlb_range } from "../arch/x86/tlb";
 import {
   folio_alloc_small, folio_alloc_large, page_folio, frame_ptr, folio_nr_pages, clear_page_contents,
@@ -236,7 +236,7 @@ function do_set_pmd(vma: u32, f: u32, write: bool): u32 {
   if (load<u64>(vmf_pmd) != 0) return VM_FAULT_FALLBACK;
   let entry = pfn_pte(load<u32>(f, T.F_PFN), load<u64>(vma + T.V_PROT)) | _PAGE_PSE;
   if (team_remap()) {
-    const pgtable = pgtable_alloc(PT_LEVEL_PTE);
+    const pgtable = pgtable_alloc_deposit(PT_LEVEL_PTE);
     if (pgtable == 0) return VM_FAULT_OOM;
     pgtable_trans_huge_deposit(mm, pgtable);
     mm_inc_nr_ptes(mm);
@@ -565,7 +565,7 @@ export function shmem_pageout_ptes(vma: u32, ptep: u32, addr: u64, pfn: u32, nr:
 // zap_deposited_table() for a team PMD
 function withdraw_team_deposit(mm: u32, pmd: u64): void {
   if ((pmd & _PAGE_TEAM_DEPOSIT) == 0) return;
-  pgtable_free(pgtable_trans_huge_withdraw(mm));
+  pgtable_free(pgtable_trans_huge_withdraw_to_free(mm));
   mm_dec_nr_ptes(mm);
 }
 
@@ -618,7 +618,7 @@ export function dup_team_pmd(dst_vma: u32, dst_pmdp: u32, pmd: u64): bool {
   const dst_mm = load<u32>(dst_vma + T.V_MM);
   let entry = pte_mkold(pmd) & ~_PAGE_TEAM_DEPOSIT;
   if (team_remap()) {
-    const pgtable = pgtable_alloc(PT_LEVEL_PTE);
+    const pgtable = pgtable_alloc_deposit(PT_LEVEL_PTE);
     if (pgtable == 0) return false;
     pgtable_trans_huge_deposit(dst_mm, pgtable);
     mm_inc_nr_ptes(dst_mm);

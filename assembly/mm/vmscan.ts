@@ -16,7 +16,7 @@ import { add_mm_counter } from "./memory";
 import { pte_dirty, pte_pfn } from "../arch/x86/pgtable_types";
 import { flush_tlb_range, flush_pmd_tlb_range } from "../arch/x86/tlb";
 import { pgtable_free, mm_dec_nr_ptes } from "../arch/x86/pgtable";
-import { pgtable_trans_huge_withdraw } from "./pgtable_generic";
+import { pgtable_trans_huge_withdraw_to_free } from "./pgtable_generic";
 
 // shrink_folio_list() for one isolated anonymous folio mapped by `entryp` in vma
 // (the madvise caller knows the single mapping: shared folios are never isolated).
@@ -62,7 +62,7 @@ function discard_lazyfree(f: u32, pfn: u32, vma: u32, entryp: u32, addr: u64, nr
     folio_remove_rmap_entire(f, vma, RMAP_LEVEL_PMD);
     add_mm_counter(mm, MM_ANONPAGES, -512);
     if (load<u32>(mm + T.MM_NR_DEPOSITED) != 0) {
-      pgtable_free(pgtable_trans_huge_withdraw(mm));
+      pgtable_free(pgtable_trans_huge_withdraw_to_free(mm));
       mm_dec_nr_ptes(mm);
     }
     folio_put(f, 0);

@@ -29,6 +29,19 @@ export function pgtable_alloc(level: u32): u32 {
   return pfn;
 }
 
+// A table for a deposit (pte_alloc_one() for pgtable_trans_huge_deposit()): its
+// contents are not read while deposited, so it is zeroed when withdrawn for use
+// (pgtable_trans_huge_withdraw) rather than here; most deposits are only ever freed.
+export function pgtable_alloc_deposit(level: u32): u32 {
+  const pfn = alloc_pages(0, MIGRATE_UNMOVABLE);
+  if (pfn == 0) return 0;
+  const fp = frame_ptr_alloc(pfn);
+  if (fp == 0 || pb_data_get(pfn_pb(pfn)) == 0) { free_pages(pfn, 0); return 0; }
+  store<u32>(fp, (FT_PGTABLE << 28) | level);
+  mod_node_page_state(NR_PAGETABLE, 1);
+  return pfn;
+}
+
 // pagetable_dtor() + free: the table must be empty (or a deposit being discarded).
 export function pgtable_free(pfn: u32): void {
   store<u32>(frame_ptr(pfn), 0);
