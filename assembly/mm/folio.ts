@@ -484,6 +484,12 @@ export function page_maybe_nonzero(pfn: u32): bool {
 
 // Metadata mode: record that a non-zero byte was stored into pfn.
 export function page_mark_nonzero(pfn: u32): void {
+  const fr = load<u32>(pb_rec(pfn >> PAGEBLOCK_ORDER) + PB_FRAMES);
+  if (fr != 0) {
+    const p = fr + ((pfn & 511) << 2);
+    const e = load<u32>(p);
+    if ((e >>> 28) == FT_SMALL) { if ((e & S_NONZERO) == 0) store<u32>(p, e | S_NONZERO); return; }
+  }
   const f = page_folio(pfn);
   if (f == 0) {
     const p = frame_ptr(pfn);

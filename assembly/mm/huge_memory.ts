@@ -85,6 +85,11 @@ export function thp_recompute_orders(): void {
   anon_mask_inherit = anon_orders_scan(SIZE_INHERIT);
 }
 
+// any anonymous order below PMD_ORDER enabled in any way (alloc_anon_folio's early exit)
+@inline export function anon_mthp_orders_possible(): bool {
+  return ((anon_mask_always | anon_mask_madvise | anon_mask_inherit) & ((1 << PMD_ORDER) - 1)) != 0;
+}
+
 @inline function anon_orders(policy: u32): u32 {
   return policy == SIZE_ALWAYS ? anon_mask_always : policy == SIZE_MADVISE ? anon_mask_madvise : anon_mask_inherit;
 }

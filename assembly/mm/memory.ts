@@ -74,7 +74,7 @@ export let vmf_orig_pte: u64 = 0;
 
 // p4d_alloc(): with 4 levels the P4D is folded into the PGD entry. Returns the
 // host address of the entry holding the PUD table (0 on OOM).
-export function p4d_alloc(mm: u32, addr: u64): u32 {
+@inline export function p4d_alloc(mm: u32, addr: u64): u32 {
   const pgdp = entry_ptr(load<u32>(mm + T.MM_PGD), addr, load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39);
   if (load<u32>(mm + T.MM_LEVELS) != 5) return pgdp;
   let e = load<u64>(pgdp);
@@ -88,7 +88,7 @@ export function p4d_alloc(mm: u32, addr: u64): u32 {
 }
 
 // pud_alloc(): entry pointer in the PUD table for addr
-export function pud_alloc(mm: u32, p4dp: u32, addr: u64): u32 {
+@inline export function pud_alloc(mm: u32, p4dp: u32, addr: u64): u32 {
   let e = load<u64>(p4dp);
   if (e == 0) {
     const t = pgtable_alloc(PT_LEVEL_PUD);
@@ -101,7 +101,7 @@ export function pud_alloc(mm: u32, p4dp: u32, addr: u64): u32 {
 }
 
 // pmd_alloc(): entry pointer in the PMD table (the PUD entry must not be a leaf)
-export function pmd_alloc(mm: u32, pudp: u32, addr: u64): u32 {
+@inline export function pmd_alloc(mm: u32, pudp: u32, addr: u64): u32 {
   let e = load<u64>(pudp);
   if (e == 0) {
     const t = pgtable_alloc(PT_LEVEL_PMD);
@@ -200,6 +200,8 @@ export function alloc_anon_folio(vma: u32, addr: u64, ptes: u32): u32 {
     // (an order-9 folio is only ever mapped by a PMD here, so the cap stops at 8)
     const maxo = min<u32>(knob(K_V_MAX_ANON_FOLIO_ORDER), PMD_ORDER - 1);
     orders = thp_vma_suitable_orders(vma, addr, ((1 << (maxo + 1)) - 1) & ~3);
+  } else if (!H.anon_mthp_orders_possible()) {
+    orders = 0; // no mTHP size is enabled: straight to order 0
   } else {
     orders = thp_vma_allowable_orders(vma, load<u64>(vma + T.V_FLAGS), TVA_PAGEFAULT, (1 << PMD_ORDER) - 1);
     orders = thp_vma_suitable_orders(vma, addr, orders);
@@ -296,7 +298,8 @@ export function do_anonymous_page(vma: u32): u32 {
   }
   add_mm_counter(mm, MM_ANONPAGES, nr);
   folio_add_new_anon_rmap(large ? folio : 0, pfn, vma, addr, true);
-  set_ptes(ptep, entry, nr);
+  if (nr == 1) store<u64>(ptep, entry); // set_pte_at()
+  else set_ptes(ptep, entry, nr);
   return 0;
 }
 

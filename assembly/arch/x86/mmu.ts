@@ -23,7 +23,7 @@ import {
 } from "../tlb_model";
 import { sched_task } from "../cpu";
 import { contpte_on, contpte_reconcile } from "../contpte";
-import { race_begin, race_add, race_end, race_lock_point, LP_FAULT } from "../race";
+import { race_begin, race_add, race_end, race_lock_point, LP_FAULT, race_active } from "../race";
 
 export { X86_PF_PROT, X86_PF_WRITE, X86_PF_USER, X86_PF_INSTR };
 
@@ -37,9 +37,11 @@ function access_error(error_code: u32, vma: u32): bool {
 
 // do_user_addr_fault(): returns a SIG_* code (SIG_NONE when the fault was handled)
 export function do_user_addr_fault(task: u32, addr: u64, error_code: u32): i32 {
-  race_lock_point(LP_FAULT);
+  if (race_active) race_lock_point(LP_FAULT);
   const mm = load<u32>(task + T.T_MM);
-  const vma = find_vma(mm, addr);
+  // find_vma(), its per-mm cache first
+  let vma = load<u32>(mm + T.MM_VMA_CACHE);
+  if (vma == 0 || load<u64>(vma + T.V_START) > addr || load<u64>(vma + T.V_END) <= addr) vma = find_vma(mm, addr);
   if (vma == 0 || load<u64>(vma + T.V_START) > addr) return SIG_SEGV; // bad_area (no stack expansion)
   if (access_error(error_code, vma)) return SIG_SEGV; // bad_area_access_error
   let flags = FAULT_FLAG_USER;
@@ -67,7 +69,7 @@ function translate_faulting(task: u32, mm: u32, addr: u64, kind: u32, r: u32): i
     if (t_from_tlb && pt_allows(mm, addr, kind)) cnt_inc(cpu, C_SPURIOUS);
     const sig = do_user_addr_fault(task, addr, r & 0xff);
     // another thread may have run at a lock point: back to this task's CPU
-    sched_task(task);
+    if (race_active) sched_task(task);
     if (contpte_on) contpte_reconcile(mm, addr & ~(<u64>4095), (addr & ~(<u64>4095)) + 4096, true);
     if (sig != SIG_NONE) { access_sig_addr = addr; return sig; }
     access_faults++;
