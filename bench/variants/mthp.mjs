@@ -25,6 +25,9 @@ function fragment(m, size) {
   const f = m.spawn();
   const len = m.config.ram * 2;
   const b = f.mmap(len, { addr: ARENA + 64 * GiB, flags: `${FIXED}|noreserve` });
+  // the filler's folio sizes come from sysfs: calc-order-arch-max (v1) ignores it
+  const policy = m.getSysfs('hugemmu/mthp.orderSelection');
+  m.setSysfs('hugemmu/mthp.orderSelection', 'iterate-enabled-orders');
   if (size !== '4kB') enable(m, [size]);
   const [r] = m.exec([{ op: 'touch', pid: f.pid, addr: b, len, stride: 4096, write: true }]);
   if (r.signal !== 9) throw new Error(`fragment: filling RAM ended with signal ${r.signal}, not OOM`);
@@ -32,6 +35,7 @@ function fragment(m, size) {
   const step = size === '4kB' ? 4096 : parseInt(size) * KiB;
   for (let off = 0; off + step <= filled; off += 2 * step) f.madvise(b + off, step, 'dontneed');
   if (size !== '4kB') enable(m, [size], 'never');
+  m.setSysfs('hugemmu/mthp.orderSelection', policy);
   return { filler: f, freeKb: m.meminfo().MemFree };
 }
 
