@@ -226,6 +226,15 @@ function shmem_get_page(inode: u32, vma: u32, address: u64, index: u64): u32 {
 export const _PAGE_TEAM_DEPOSIT: u64 = <u64>1 << 57;
 @inline function team_remap(): bool { return knob(K_V_SHMEM_PMD_SPLIT) == 1; }
 
+// map_team_by_pmd()'s pte_alloc_one() + deposit (nr_ptes counts it)
+function team_deposit(mm: u32): bool {
+  const pgtable = pgtable_alloc_deposit(PT_LEVEL_PTE);
+  if (pgtable == 0) return false;
+  pgtable_trans_huge_deposit(mm, pgtable);
+  mm_inc_nr_ptes(mm);
+  return true;
+}
+
 // do_set_pmd(): map an order-9 folio with a PMD (no deposit on x86; V9: map_team_by_pmd deposits)
 function do_set_pmd(vma: u32, f: u32, write: bool): u32 {
   const mm = load<u32>(vma + T.V_MM);
@@ -236,10 +245,7 @@ function do_set_pmd(vma: u32, f: u32, write: bool): u32 {
   if (load<u64>(vmf_pmd) != 0) return VM_FAULT_FALLBACK;
   let entry = pfn_pte(load<u32>(f, T.F_PFN), load<u64>(vma + T.V_PROT)) | _PAGE_PSE;
   if (team_remap()) {
-    const pgtable = pgtable_alloc_deposit(PT_LEVEL_PTE);
-    if (pgtable == 0) return VM_FAULT_OOM;
-    pgtable_trans_huge_deposit(mm, pgtable);
-    mm_inc_nr_ptes(mm);
+    if (!team_deposit(mm)) return VM_FAULT_OOM;
     entry |= _PAGE_TEAM_DEPOSIT;
   }
   if (write) {
@@ -618,10 +624,7 @@ export function dup_team_pmd(dst_vma: u32, dst_pmdp: u32, pmd: u64): bool {
   const dst_mm = load<u32>(dst_vma + T.V_MM);
   let entry = pte_mkold(pmd) & ~_PAGE_TEAM_DEPOSIT;
   if (team_remap()) {
-    const pgtable = pgtable_alloc_deposit(PT_LEVEL_PTE);
-    if (pgtable == 0) return false;
-    pgtable_trans_huge_deposit(dst_mm, pgtable);
-    mm_inc_nr_ptes(dst_mm);
+    if (!team_deposit(dst_mm)) return false;
     entry |= _PAGE_TEAM_DEPOSIT;
   }
   const f = page_folio(pte_pfn(pmd));

@@ -19,13 +19,8 @@ export const PT_LEVEL_PGD: u32 = 5;
 
 // __pagetable_ctor(): a zeroed table frame, NR_PAGETABLE +1. Returns pfn or 0.
 export function pgtable_alloc(level: u32): u32 {
-  const pfn = alloc_pages(0, MIGRATE_UNMOVABLE);
-  if (pfn == 0) return 0;
-  const fp = frame_ptr_alloc(pfn);
-  if (fp == 0 || pb_data_get(pfn_pb(pfn)) == 0) { free_pages(pfn, 0); return 0; }
-  store<u32>(fp, (FT_PGTABLE << 28) | level);
-  memory.fill(pfn_to_host(pfn), 0, PAGE_SIZE);
-  mod_node_page_state(NR_PAGETABLE, 1);
+  const pfn = pgtable_alloc_deposit(level);
+  if (pfn != 0) memory.fill(pfn_to_host(pfn), 0, PAGE_SIZE);
   return pfn;
 }
 
