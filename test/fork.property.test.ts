@@ -159,5 +159,5 @@ describe('property: fork, exit, COW and shared memory across processes in data m
       }),
       { numRuns: Number(process.env.HUGEMMU_PROPERTY_RUNS ?? 120) },
     );
-  }, 300_000);
+  }, Number(process.env.HUGEMMU_PROPERTY_TIMEOUT_MS ?? 300_000));
 });

@@ -113,5 +113,5 @@ describe('property: hugetlb mixed with normal mappings keeps the invariants', ()
         }),
       { numRuns: Number(process.env.HUGETLB_PROPERTY_RUNS ?? 60) },
     );
-  }, 900_000);
+  }, Number(process.env.HUGEMMU_PROPERTY_TIMEOUT_MS ?? 900_000));
 });

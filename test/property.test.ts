@@ -121,5 +121,5 @@ describe('property: random VMA and access sequences keep the invariants', () => 
       }),
       { numRuns: Number(process.env.HUGEMMU_PROPERTY_RUNS ?? 200) },
     );
-  }, 300_000);
+  }, Number(process.env.HUGEMMU_PROPERTY_TIMEOUT_MS ?? 300_000));
 });

@@ -81,9 +81,11 @@ describe('property: 1 GiB, 2 MiB and 4 KiB mappings together keep the invariants
         seed: process.env.HUGEMMU_PROPERTY_SEED === 'random' ? undefined : Number(process.env.HUGEMMU_PROPERTY_SEED ?? 20261126),
       },
     );
-    // the generator must reach the paths under test
-    expect(seen.pud_faults).toBeGreaterThan(0);
-    expect(seen.pud_splits).toBeGreaterThan(0);
-    expect(seen.pmd_splits).toBeGreaterThan(0);
-  }, 300_000);
+    // the generator must reach the paths under test (checked on the default seed and size)
+    if (process.env.HUGEMMU_PROPERTY_SEED === undefined && process.env.HUGEMMU_PROPERTY_RUNS === undefined) {
+      expect(seen.pud_faults).toBeGreaterThan(0);
+      expect(seen.pud_splits).toBeGreaterThan(0);
+      expect(seen.pmd_splits).toBeGreaterThan(0);
+    }
+  }, Number(process.env.HUGEMMU_PROPERTY_TIMEOUT_MS ?? 300_000));
 });

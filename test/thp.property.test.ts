@@ -157,7 +157,8 @@ describe('property: anonymous THP and mTHP under random policies keep contents a
         seed: process.env.HUGEMMU_PROPERTY_SEED === 'random' ? undefined : Number(process.env.HUGEMMU_PROPERTY_SEED ?? 20261126),
       },
     );
-    // the generator must reach every path under test
-    for (const [key, n] of Object.entries(seen)) expect(n, key).toBeGreaterThan(0);
-  }, 300_000);
+    // the generator must reach every path under test (checked on the default seed and size)
+    if (process.env.HUGEMMU_PROPERTY_SEED === undefined && process.env.HUGEMMU_PROPERTY_RUNS === undefined)
+      for (const [key, n] of Object.entries(seen)) expect(n, key).toBeGreaterThan(0);
+  }, Number(process.env.HUGEMMU_PROPERTY_TIMEOUT_MS ?? 300_000));
 });
