@@ -260,6 +260,21 @@ function small_folio_pages_mapcount_add(f: u32, head: u32, pfn: u32, nr: u32, de
   return n;
 }
 
+// folio_add_new_anon_rmap() for a folio below pageblock order: each page's mapcount
+// becomes 1 (and AnonExclusive when exclusive) in one pass over its tail entries.
+export function new_small_folio_map_pages(f: u32, pfn: u32, nr: u32, exclusive: bool): void {
+  const head = load<u32>(f, T.F_PFN);
+  store<i32>(f, load<i32>(f, T.F_HEAD_MAPCOUNT) + 1, T.F_HEAD_MAPCOUNT);
+  if (exclusive) folio_set_flag(f, T.FF_HEAD_ANON_EXCLUSIVE);
+  const fp = frame_ptr(pfn);
+  const ae: u32 = exclusive ? TL_AE : 0;
+  for (let i: u32 = 0; i < nr; i++) {
+    if (pfn + i == head) continue;
+    const p = fp + (i << 2);
+    store<u32>(p, (load<u32>(p) + (1 << TL_MAPCOUNT_SHIFT)) | ae);
+  }
+}
+
 // One SIMD pass over a pageblock's 512 tail entries (entry `skip` is the head's, left
 // alone); returns how many crossed zero as in large_pages_mapcount_add().
 function frames_mapcount_add(fr: u32, delta: i32, skip: u32): i32 {

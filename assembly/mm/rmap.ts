@@ -7,7 +7,7 @@ import * as T from "./mm_types";
 import {
   frame_ptr, S_MAPCOUNT_MASK, S_EXTRA_SHIFT, S_AE, large_page_set_anon_exclusive,
   large_page_anon_exclusive, large_pages_mapcount_add, large_pages_set_anon_exclusive, folio_nr_pages, folio_order,
-  folio_kind,
+  folio_kind, new_small_folio_map_pages,
 } from "./folio";
 import {
   mod_node_page_state, NR_ANON_MAPPED, NR_ANON_THPS, NR_FILE_MAPPED, NR_SHMEM_PMDMAPPED, mod_mthp_stat,
@@ -117,8 +117,8 @@ export function folio_add_new_anon_rmap(f: u32, pfn: u32, vma: u32, address: u64
   const nr = <i32>folio_nr_pages(f);
   let nr_pmdmapped: i32 = 0;
   if (order < 9) {
-    large_pages_mapcount_add(f, pfn, <u32>nr, 1);
-    if (exclusive) large_pages_set_anon_exclusive(f, pfn, <u32>nr, true);
+    // a new folio: every page goes from unmapped to mapped once, AE set in the same pass
+    new_small_folio_map_pages(f, pfn, <u32>nr, exclusive);
     store<i32>(f, 0, T.F_LARGE_MAPCOUNT);
     folio_add_large_mapcount(f, nr, vma);
     store<i32>(f, nr, T.F_NR_PAGES_MAPPED);
