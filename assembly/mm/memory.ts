@@ -11,7 +11,7 @@ import {
   pgtable_free, table_host,
 } from "../arch/x86/pgtable";
 import { flush_tlb_page } from "../arch/x86/tlb";
-import { ZERO_PFN, data_mode } from "./page_alloc";
+import { ZERO_PFN, data_mode, pfn_to_host } from "./page_alloc";
 import {
   page_folio, frame_ptr, folio_alloc_small, folio_alloc_large, folio_nr_pages, folio_order, S_AE, S_MAPCOUNT_MASK,
   large_page_anon_exclusive, large_page_set_anon_exclusive, folio_ref_count, folio_large_mapcount, clear_page_contents,
@@ -226,9 +226,8 @@ export function alloc_anon_folio(vma: u32, addr: u64, ptes: u32): u32 {
       const order = 31 - clz(orders);
       const f = folio_alloc_large(order, T.FK_ANON);
       if (f != 0) {
-        const nr = folio_nr_pages(f);
-        const pfn = load<u32>(f, T.F_PFN);
-        for (let i: u32 = 0; i < nr; i++) clear_page_contents(pfn + i);
+        // folio_zero_user(): one fill, the folio's pages lie in one backing chunk
+        if (data_mode) memory.fill(pfn_to_host(load<u32>(f, T.F_PFN)), 0, folio_nr_pages(f) << 12);
         return f;
       }
       count_mthp_stat(order, MTHP_STAT_ANON_FAULT_FALLBACK);
