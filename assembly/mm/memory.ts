@@ -177,7 +177,7 @@ export function walk_to_pmd(mm: u32, addr: u64): u32 {
 // --- do_anonymous_page / alloc_anon_folio ------------------------------------------------
 
 // vmf_anon_prepare(): the VMA needs an anon_vma before the first anon folio
-export function vmf_anon_prepare(vma: u32): u32 {
+@inline export function vmf_anon_prepare(vma: u32): u32 {
   if (load<u32>(vma + T.V_ANON_VMA) != 0) return 0;
   return anon_vma_prepare(vma) ? 0 : VM_FAULT_OOM;
 }
