@@ -207,7 +207,7 @@ export function large_pages_mapcount_add(f: u32, pfn: u32, nr: u32, delta: i32):
   let i: u32 = 0;
   while (i < nr) {
     const p = pfn + i;
-    if (!big || (p & 511) != 0 || nr - i < 512) {
+    if ((p & 511) != 0 || nr - i < 512) {
       const c = large_page_mapcount_add(f, p, delta);
       if (delta > 0 ? c == delta : c == 0) n++;
       i++;
@@ -258,6 +258,13 @@ function small_folio_pages_mapcount_add(f: u32, head: u32, pfn: u32, nr: u32, de
     if (delta > 0 ? c == delta : c == 0) n++;
   }
   return n;
+}
+
+// folio_mark_dirty(): a large folio's flag, or an order-0 page's frame entry
+export function folio_mark_dirty(f: u32, pfn: u32): void {
+  if (f != 0) { folio_set_flag(f, T.FF_DIRTY); return; }
+  const p = frame_ptr(pfn);
+  store<u32>(p, load<u32>(p) | S_DIRTY);
 }
 
 // folio_add_new_anon_rmap() for a folio below pageblock order: each page's mapcount
@@ -323,7 +330,7 @@ export function large_pages_set_anon_exclusive(f: u32, pfn: u32, nr: u32, on: bo
   let i: u32 = 0;
   while (i < nr) {
     const p = pfn + i;
-    if (!big || (p & 511) != 0 || nr - i < 512) {
+    if ((p & 511) != 0 || nr - i < 512) {
       large_page_set_anon_exclusive(f, p, on);
       i++;
       continue;

@@ -1018,7 +1018,7 @@ export function deferred_split_scan(nr_to_scan: u32): u32 {
 
 import {
   alloc_pud_predeposit_ptables, free_pud_predeposit_ptables, pgtable_trans_huge_pud_deposit,
-  pgtable_trans_huge_pud_withdraw, pud_withdraw_pte, pud_withdraw_all_ptes,
+  pgtable_trans_huge_pud_withdraw, pud_withdraw_all_ptes,
 } from "./pgtable_generic";
 import {
   knob as kn2, K_V_PUD_COW, K_V_PUD_SPLIT_TARGET, K_V_MPROTECT_PUD_WRITE_UPGRADE, K_V_MPROTECT_PUD_PARTIAL,
@@ -1351,12 +1351,6 @@ export function khugepaged_enter_vma(vma: u32): void {
   if (thp_vma_allowable_orders(vma, load<u64>(vma + T.V_FLAGS), TVA_KHUGEPAGED, 1 << PMD_ORDER) != 0 ||
       (load<u64>(vma + T.V_FLAGS) & T.VM_HUGEPAGE) != 0)
     store<u32>(mm + T.MM_FLAGS, load<u32>(mm + T.MM_FLAGS) | T.MMF_VM_HUGEPAGE);
-}
-
-// folio_mark_dirty() of a page-cache folio whose dirty PTE is zapped
-export function folio_mark_dirty_hook(f: u32, pfn: u32): void {
-  if (f != 0) store<u16>(f, load<u16>(f, T.F_FLAGS) | T.FF_DIRTY, T.F_FLAGS);
-  else store<u32>(frame_ptr_alloc(pfn), load<u32>(frame_ptr_alloc(pfn)) | S_DIRTY);
 }
 
 export function madvise_huge_behavior(task: u32, mm: u32, vma: u32, s: u64, e: u64, b: u32): i32 { return -4095; }

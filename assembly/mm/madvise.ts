@@ -158,11 +158,6 @@ function madvise_vma(task: u32, mm: u32, vma: u32, start: u64, end: u64, behavio
 
 // --- MADV_COLD / MADV_PAGEOUT (madvise_cold_or_pageout_pte_range) ------------------------
 
-// madvise_folio_pte_batch(): PTEs in [ptep, end) mapping consecutive pages of f
-function madvise_folio_pte_batch(f: u32, pfn: u32, ptep: u32, pte: u64, max_nr: u32): u32 {
-  return folio_pte_batch(f, pfn, ptep, pte, max_nr);
-}
-
 function madvise_cold_or_pageout(vma: u32, start: u64, end: u64, pageout: bool): void {
   const mm = load<u32>(vma + T.V_MM);
   tlb_gather_mmu(mm, false);
@@ -212,7 +207,7 @@ function madvise_cold_or_pageout(vma: u32, start: u64, end: u64, pageout: bool):
       const pfn = pte_pfn(pte);
       const f = page_folio(pfn);
       if (f != 0) {
-        nr = madvise_folio_pte_batch(f, pfn, ptep, pte, <u32>((next - addr) >> 12));
+        nr = folio_pte_batch(f, pfn, ptep, pte, <u32>((next - addr) >> 12));
         if (nr < folio_nr_pages(f)) {
           if (!folio_maybe_mapped_shared(f, pfn) && H.split_folio_to_order(f, 0) == 0) continue; // redo these PTEs
           addr += <u64>nr << 12;
@@ -290,7 +285,7 @@ function madvise_free(vma: u32, start: u64, end: u64): void {
       const pfn = pte_pfn(pte);
       const f = page_folio(pfn);
       if (f != 0) {
-        nr = madvise_folio_pte_batch(f, pfn, ptep, pte, <u32>((next - addr) >> 12));
+        nr = folio_pte_batch(f, pfn, ptep, pte, <u32>((next - addr) >> 12));
         if (nr < folio_nr_pages(f)) {
           if (!folio_maybe_mapped_shared(f, pfn) && H.split_folio_to_order(f, 0) == 0) continue;
           addr += <u64>nr << 12;

@@ -15,7 +15,7 @@ import { ZERO_PFN, data_mode, pfn_to_host } from "./page_alloc";
 import {
   page_folio, frame_ptr, folio_alloc_small, folio_alloc_large, folio_nr_pages, folio_order, S_AE, S_MAPCOUNT_MASK,
   large_page_anon_exclusive, large_page_set_anon_exclusive, folio_ref_count, folio_large_mapcount, clear_page_contents,
-  copy_page_contents, page_copy_nonzero, folio_test, FT_SMALL, ft_type,
+  copy_page_contents, page_copy_nonzero, folio_test, FT_SMALL, ft_type, folio_mark_dirty,
 } from "./folio";
 import { folio_get, folio_put, folio_put_refs, small_folio_refcount } from "./swap";
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes, folio_maybe_mapped_shared } from "./rmap";
@@ -546,7 +546,7 @@ function zap_pte_range(vma: u32, pmdp: u32, addr: u64, end: u64): void {
     const anon = is_anon_page(f, pfn);
     for (let i: u32 = 0; i < nr; i++) store<u64>(ptep + (i << 3), 0);
     if (anon) rss_anon -= nr; else rss_shmem -= nr;
-    if (!anon && pte_dirty(e)) H.folio_mark_dirty_hook(f, pfn);
+    if (!anon && pte_dirty(e)) folio_mark_dirty(f, pfn);
     tlb_remove_tlb_entries(addr, nr);
     folio_remove_rmap_ptes(f, pfn, nr, vma);
     tlb_remove_folio_refs(f, pfn, nr);

@@ -21,7 +21,7 @@ import { pgtable_trans_huge_deposit, pgtable_trans_huge_withdraw, pgtable_trans_
 import { flush_pmd_tlb_range, flush_tlb_range } from "../arch/x86/tlb";
 import {
   folio_alloc_small, folio_alloc_large, page_folio, frame_ptr, folio_nr_pages, clear_page_contents,
-  copy_page_contents, page_copy_nonzero, S_FILE, S_DIRTY, S_EXTRA_SHIFT, S_MAPCOUNT_MASK, folio_ref_add,
+  copy_page_contents, page_copy_nonzero, S_FILE, S_DIRTY, S_EXTRA_SHIFT, S_MAPCOUNT_MASK, folio_ref_add, folio_mark_dirty,
 } from "./folio";
 import { folio_get, folio_put, folio_put_refs } from "./swap";
 import {
@@ -279,11 +279,6 @@ function set_pte_range(vma: u32, ptep: u32, pfn: u32, nr: u32, addr: u64, write:
   set_ptes(ptep, entry, nr);
 }
 
-function mark_folio_dirty(f: u32, pfn: u32): void {
-  if (f != 0) store<u16>(f, load<u16>(f, T.F_FLAGS) | T.FF_DIRTY, T.F_FLAGS);
-  else store<u32>(frame_ptr(pfn), load<u32>(frame_ptr(pfn)) | S_DIRTY);
-}
-
 @inline function ptep_of(addr: u64): u32 {
   return table_host(table_of(load<u64>(vmf_pmd))) + ((<u32>(addr >> 12) & 511) << 3);
 }
@@ -438,7 +433,7 @@ export function shmem_do_fault(vma: u32): u32 {
     const pfn = shmem_get_page(inode, vma, vmf_address, index);
     if (pfn == 0) return VM_FAULT_OOM;
     const r = finish_fault(vma, pfn, true);
-    if (r == 0 || r == VM_FAULT_NOPAGE) mark_folio_dirty(page_folio(pfn), pfn);
+    if (r == 0 || r == VM_FAULT_NOPAGE) folio_mark_dirty(page_folio(pfn), pfn);
     return r == VM_FAULT_NOPAGE ? 0 : r;
   }
   // do_cow_fault(): a private copy of the cache page
@@ -466,7 +461,7 @@ export function shmem_wp_page_shared(vma: u32, ptep: u32, pfn: u32): u32 {
   let e = pte_mkdirty(load<u64>(ptep));
   if (load<u64>(vma + T.V_FLAGS) & T.VM_WRITE) e = pte_mkwrite(e);
   store<u64>(ptep, e);
-  if (pfn != 0) mark_folio_dirty(page_folio(pfn), pfn);
+  if (pfn != 0) folio_mark_dirty(page_folio(pfn), pfn);
   return 0;
 }
 
@@ -542,7 +537,7 @@ export function split_file_pmd(vma: u32, pmdp: u32, haddr: u64): void {
   withdraw_team_deposit(mm, old);
   const pfn = pte_pfn(old);
   const f = page_folio(pfn);
-  if (pte_dirty(old)) mark_folio_dirty(f, pfn);
+  if (pte_dirty(old)) folio_mark_dirty(f, pfn);
   folio_remove_rmap_entire(f, vma, RMAP_LEVEL_PMD);
   add_mm_counter(mm, MM_SHMEMPAGES, -512);
   folio_put(f, 0);
@@ -562,7 +557,7 @@ export function shmem_pageout_ptes(vma: u32, ptep: u32, addr: u64, pfn: u32, nr:
     store<u64>(p, 0);
   }
   flush_tlb_range(mm, addr, addr + (<u64>nr << 12), 12);
-  if (dirty) mark_folio_dirty(f, pfn);
+  if (dirty) folio_mark_dirty(f, pfn);
   folio_remove_rmap_ptes(f, pfn, nr, vma);
   add_mm_counter(mm, MM_SHMEMPAGES, -<i64>nr);
   if (f != 0) folio_put_refs(f, pfn, nr); else folio_put(0, pfn);
@@ -604,7 +599,7 @@ function remap_team_by_ptes(vma: u32, pmdp: u32, haddr: u64): bool {
   folio_add_file_rmap_ptes(f, pfn, 512, vma);
   folio_ref_add(f, 511);
   folio_remove_rmap_entire(f, vma, RMAP_LEVEL_PMD);
-  mark_folio_dirty(f, pfn);
+  folio_mark_dirty(f, pfn);
   store<u64>(pmdp, mk_table_entry(pgtable));
   return true;
 }
