@@ -189,6 +189,10 @@ export const K_FETCH: u32 = 2;
 }
 export function fp_invalidate(): void {
   pde_key = 0;
+  fp_drop();
+}
+// the fast path alone (off mode's PDE cache stays)
+@inline function fp_drop(): void {
   fp_flush();
   fp_base = ~(<u64>0);
   fp_shift = 0;
@@ -647,7 +651,7 @@ export const X86_PF_INSTR: u32 = 16;
   return load<u32>(pbt + (table_pfn >> 9) * PB_SIZE + PB_DATA) + ((table_pfn & 511) << 12) + (idx << 3);
 }
 @inline function entry_host(table_pfn: u32, idx: u32): u32 {
-  return load<u32>(pbtab + (table_pfn >> 9) * PB_SIZE + PB_DATA) + ((table_pfn & 511) << 12) + (idx << 3);
+  return entry_host_pb(pbtab, table_pfn, idx);
 }
 
 // The hardware walk of va for an access of `kind`, through the walk caches of `cpub`
@@ -975,16 +979,15 @@ function check_pde_cache(mm: u32, va: u64, pt: u32): void {
 export function tlb_fault_invalidate(va: u64): void {
   const c = cpu_rec(cur_cpu);
   const asid = load<u32>(c + CPU_ASID);
-  const pde = pde_key;
-  fp_invalidate();
   if (tlb_mode == TLB_OFF) {
-    const e = load<u32>(c + CPU_TLB) + off_off + ((<u32>(va >> 12) & (off_entries - 1)) << 4);
-    store<u64>(e, 0);
     // the functional cache keeps the PDE: a fault changes no table entry above the
     // faulting PTE's PMD without flushing (the stale check verifies every hit)
-    pde_key = pde;
+    fp_drop();
+    const e = load<u32>(c + CPU_TLB) + off_off + ((<u32>(va >> 12) & (off_entries - 1)) << 4);
+    store<u64>(e, 0);
     return;
   }
+  fp_invalidate();
   const cpub = load<u32>(c + CPU_TLB);
   for (let l: u32 = 0; l < 4; l++) invalidate_va_level(cur_cpu, cpub, l, va, asid);
   pwc_flush(cpub, asid, true, va);
