@@ -126,6 +126,7 @@ const A_WAYS: u32 = 8;
 const A_SIZES: u32 = 12; // bit s set: holds pages of shift s
 const A_REPL: u32 = 16;
 const A_SETMASK: u32 = 20; // sets - 1, or 0xffffffff when sets is not a power of two
+const A_LEVEL: u32 = 24;
 const arrays: u32 = <u32>memory.data(MAX_ARRAYS * A_REC);
 let nr_arrays: u32 = 0;
 const lev_arr: u32 = <u32>memory.data(16); // 4 levels x 4 array indices (u8)
@@ -148,6 +149,7 @@ export const CPU_LAZY: u32 = 12; // u32 cpu_tlbstate_shared.is_lazy
 export const CPU_NEXT_ASID: u32 = 16; // u32 cpu_tlbstate.next_asid
 export const CPU_TLB: u32 = 20; // u32 base of this CPU's TLB storage
 export const CPU_FLAGS: u32 = 24; // u32 bit 0: holds fractured entries
+const CPU_PLAN_N: u32 = 28; // 4 x u8: probes in each level's plan (PLAN_STALE: rebuild)
 export const CPU_HUGE_LO: u32 = 32; // u64 off mode: VA range cached from huge pages
 export const CPU_HUGE_HI: u32 = 40;
 export const CPU_CTXS: u32 = 64; // 8 x {ctx_id u32, mm u32, tlb_gen u64} (cpu_tlbstate.ctxs)
@@ -229,6 +231,10 @@ const EF_COAL: u32 = 16;
 @inline function shift_class(s: u32): u32 { return s == 12 ? CL_4K : s < 21 ? CL_COAL : s < 30 ? CL_2M : CL_1G; }
 
 // --- set-associative arrays --------------------------------------------------------------
+// LRU and FIFO sets keep their ways in recency (insertion) order with the valid entries
+// first: a hit moves its entry to way 0, a fill shifts every way down by one (dropping
+// the last: invalid or least recent) and invalidations compact the set. Up to 8 ways are
+// handled by straight-line code: a loop costs V8 an interrupt check and spills per way.
 
 let rng_state: u64 = 0x9e3779b97f4a7c15;
 @inline function rng_next(): u64 {
@@ -243,50 +249,82 @@ let rng_state: u64 = 0x9e3779b97f4a7c15;
   return m != 0xffffffff ? <u32>vpn & m : <u32>(vpn % <u64>load<u32>(a, A_SETS));
 }
 
-// Probe array i of `cpu`; returns the entry (moved to way 0 under LRU) or 0.
-@inline function lookup_array(cpu: u32, cpub: u32, i: u32, va: u64, asid: u32): u32 {
-  const a = arr(i);
-  let sizes = load<u32>(pmask(cpu, i));
-  if (sizes == 0) return 0;
-  const ways = load<u32>(a, A_WAYS);
-  const base = cpub + load<u32>(a, A_OFF);
-  const lru = load<u32>(a, A_REPL) == REPL_LRU;
-  if (load<u32>(a, A_SETS) == 1 && (sizes & (sizes - 1)) != 0) {
-    // fully associative with several page sizes: one pass, each entry at its own size
-    for (let w: u32 = 0; w < ways; w++) {
-      const e = base + (w << 4);
-      const t = load<u64>(e);
-      if ((t & 1) == 0) continue;
-      if (t == mktag(va, tag_shift(t), asid)) return lru && w != 0 ? move_front(base, e, w) : e;
+// The way of `set` holding `tag`, or 0.
+@inline function find_way(set: u32, ways: u32, tag: u64): u32 {
+  if (ways <= 8) {
+    switch (ways) {
+      case 8: if (load<u64>(set + 112) == tag) return set + 112;
+      case 7: if (load<u64>(set + 96) == tag) return set + 96;
+      case 6: if (load<u64>(set + 80) == tag) return set + 80;
+      case 5: if (load<u64>(set + 64) == tag) return set + 64;
+      case 4: if (load<u64>(set + 48) == tag) return set + 48;
+      case 3: if (load<u64>(set + 32) == tag) return set + 32;
+      case 2: if (load<u64>(set + 16) == tag) return set + 16;
+      default: if (load<u64>(set) == tag) return set;
     }
     return 0;
   }
-  while (sizes != 0) {
-    const s = ctz(sizes);
-    sizes &= sizes - 1;
-    const tag = mktag(va, s, asid);
-    const set = base + ((set_index(a, va >> s) * ways) << 4);
-    for (let w: u32 = 0; w < ways; w++) {
-      const e = set + (w << 4);
-      if (load<u64>(e) == tag) return lru && w != 0 ? move_front(set, e, w) : e;
-    }
+  for (let w: u32 = 0; w < ways; w++) {
+    const e = set + (w << 4);
+    if (load<u64>(e) == tag) return e;
   }
   return 0;
 }
 
 // Ways [0, w) move to [1, w + 1) (entry by entry: memory.copy is a runtime call in V8).
 @inline function shift_ways(set: u32, w: u32): void {
+  if (w < 8) {
+    switch (w) {
+      case 7: v128.store(set + 112, v128.load(set + 96));
+      case 6: v128.store(set + 96, v128.load(set + 80));
+      case 5: v128.store(set + 80, v128.load(set + 64));
+      case 4: v128.store(set + 64, v128.load(set + 48));
+      case 3: v128.store(set + 48, v128.load(set + 32));
+      case 2: v128.store(set + 32, v128.load(set + 16));
+      case 1: v128.store(set + 16, v128.load(set + 0));
+    }
+    return;
+  }
   for (let k = w; k > 0; k--) {
     const src = set + ((k - 1) << 4);
     v128.store(src + 16, v128.load(src));
   }
 }
 
-@inline function move_front(set: u32, e: u32, w: u32): u32 {
+@inline function move_front(set: u32, e: u32): u32 {
   const x = v128.load(e);
-  shift_ways(set, w);
+  shift_ways(set, (e - set) >> 4);
   v128.store(set, x);
   return set;
+}
+
+// After invalidations: valid entries back to the front, in order (not for random sets,
+// whose way numbers are what the random choice picks from).
+function compact_set(set: u32, ways: u32): void {
+  let j: u32 = 0;
+  for (let k: u32 = 0; k < ways; k++) {
+    const e = set + (k << 4);
+    if ((load<u64>(e) & 1) == 0) continue;
+    if (j != k) v128.store(set + (j << 4), v128.load(e));
+    j++;
+  }
+  for (; j < ways; j++) store<u64>(set + (j << 4), 0);
+}
+function compact_array(a: u32, base: u32): void {
+  if (load<u32>(a, A_REPL) == REPL_RANDOM) return;
+  const ways = load<u32>(a, A_WAYS);
+  const sets = load<u32>(a, A_SETS);
+  for (let k: u32 = 0; k < sets; k++) compact_set(base + ((k * ways) << 4), ways);
+}
+
+// A fully associative array holding several page sizes: each entry at its own size.
+function lookup_fa_sizes(base: u32, ways: u32, va: u64, asid: u32): u32 {
+  for (let w: u32 = 0; w < ways; w++) {
+    const e = base + (w << 4);
+    const t = load<u64>(e);
+    if ((t & 1) != 0 && t == mktag(va, tag_shift(t), asid)) return e;
+  }
+  return 0;
 }
 
 // Insert into array i a translation of shift s at va; returns the entry.
@@ -294,25 +332,21 @@ let rng_state: u64 = 0x9e3779b97f4a7c15;
   const a = arr(i);
   const ways = load<u32>(a, A_WAYS);
   const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
-  let e: u32;
+  let e = set;
   if (load<u32>(a, A_REPL) == REPL_RANDOM) {
     let w: u32 = 0;
     while (w < ways && (load<u64>(set + (w << 4)) & 1) != 0) w++;
     if (w == ways) w = <u32>(rng_next() % <u64>ways);
     e = set + (w << 4);
   } else {
-    // LRU and FIFO keep ways in recency / insertion order: fill the first invalid way
-    // or evict the last one, shifting the younger entries down by one
-    let w: u32 = 0;
-    while (w < ways - 1 && (load<u64>(set + (w << 4)) & 1) != 0) w++;
-    shift_ways(set, w);
-    e = set;
+    shift_ways(set, ways - 1);
   }
   store<u64>(e, mktag(va, s, asid));
   store<u32>(e, pfn, 8);
   store<u32>(e, fl, 12);
   const pm = pmask(cpu, i);
-  store<u32>(pm, load<u32>(pm) | (1 << s));
+  const m = load<u32>(pm);
+  if ((m & (1 << s)) == 0) { store<u32>(pm, m | (1 << s)); plan_stale(cpu, i); }
   return e;
 }
 
@@ -320,28 +354,33 @@ let rng_state: u64 = 0x9e3779b97f4a7c15;
 function invalidate_va_array(cpub: u32, a: u32, va: u64, asid: u32): void {
   const ways = load<u32>(a, A_WAYS);
   const base = cpub + load<u32>(a, A_OFF);
+  const compact = load<u32>(a, A_REPL) != REPL_RANDOM;
   let sizes = load<u32>(a, A_SIZES);
   if (load<u32>(a, A_SETS) == 1) {
+    let hit = false;
     for (let w: u32 = 0; w < ways; w++) {
       const e = base + (w << 4);
       const t = load<u64>(e);
       if ((t & 1) == 0) continue;
       if (asid != 0xffffffff && tag_asid(t) != asid) continue;
       const s = tag_shift(t);
-      if ((t >> 14) == (va >> s)) store<u64>(e, 0);
+      if ((t >> 14) == (va >> s)) { store<u64>(e, 0); hit = true; }
     }
+    if (hit && compact) compact_set(base, ways);
     return;
   }
   while (sizes != 0) {
     const s = ctz(sizes);
     sizes &= sizes - 1;
     const set = base + ((set_index(a, va >> s) * ways) << 4);
+    let hit = false;
     for (let w: u32 = 0; w < ways; w++) {
       const e = set + (w << 4);
       const t = load<u64>(e);
       if ((t & 1) == 0 || tag_shift(t) != s || (t >> 14) != (va >> s)) continue;
-      if (asid == 0xffffffff || tag_asid(t) == asid) store<u64>(e, 0);
+      if (asid == 0xffffffff || tag_asid(t) == asid) { store<u64>(e, 0); hit = true; }
     }
+    if (hit && compact) compact_set(set, ways);
   }
 }
 
@@ -351,15 +390,18 @@ function flush_array(cpu: u32, cpub: u32, i: u32, asid: u32): void {
   const a = arr(i);
   const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
   const base = cpub + load<u32>(a, A_OFF);
+  plan_stale(cpu, i);
   if (asid == 0xffffffff) { memory.fill(base, 0, n << 4); store<u32>(pmask(cpu, i), 0); return; }
   let m: u32 = 0;
+  let hit = false;
   for (let k: u32 = 0; k < n; k++) {
     const e = base + (k << 4);
     const t = load<u64>(e);
     if ((t & 1) == 0) continue;
-    if (tag_asid(t) == asid) store<u64>(e, 0);
+    if (tag_asid(t) == asid) { store<u64>(e, 0); hit = true; }
     else m |= 1 << tag_shift(t);
   }
+  if (hit) compact_array(a, base);
   store<u32>(pmask(cpu, i), m);
 }
 
@@ -368,6 +410,7 @@ function flush_array(cpu: u32, cpub: u32, i: u32, asid: u32): void {
 function invalidate_fractured(cpub: u32, a: u32, va: u64, asid: u32): void {
   const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
   const base = cpub + load<u32>(a, A_OFF);
+  let hit = false;
   for (let i: u32 = 0; i < n; i++) {
     const e = base + (i << 4);
     const t = load<u64>(e);
@@ -375,8 +418,9 @@ function invalidate_fractured(cpub: u32, a: u32, va: u64, asid: u32): void {
     const fl = load<u32>(e, 12);
     if ((fl & EF_FRACT) == 0 || (asid != 0xffffffff && tag_asid(t) != asid)) continue;
     const o = fl_orig(fl);
-    if ((tag_base(t) >> o) == (va >> o)) store<u64>(e, 0);
+    if ((tag_base(t) >> o) == (va >> o)) { store<u64>(e, 0); hit = true; }
   }
+  if (hit) compact_array(a, base);
 }
 
 // --- levels ------------------------------------------------------------------------------
@@ -385,10 +429,83 @@ function invalidate_fractured(cpub: u32, a: u32, va: u64, asid: u32): void {
 @inline function level_n(l: u32): u32 { return load<u8>(lev_n + l); }
 @inline function level_arr(l: u32, k: u32): u32 { return arr(load<u8>(lev_arr + l * 4 + k)); }
 
+// Per CPU and level, the probes a lookup makes: one per (array, page size) the CPU may
+// hold, in array order then size order (the order of a hardware lookup's priority),
+// rebuilt when an array gains a size or is flushed. 16 bytes each: set base u32, set
+// mask u32 (0xffffffff: sets not a power of two, see P_SETS), ways u8, shift u8,
+// array u8, kind u8, sets u32.
+const PLAN_MAX: u32 = 8;
+const PLAN_STALE: u32 = 0xff;
+const P_LRU: u32 = 0; // one page size; a hit moves to the front
+const P_KEEP: u32 = 1; // one page size; FIFO or random: a hit keeps its way
+const P_FA_SIZES: u32 = 2; // fully associative with several sizes: entries at their own size
+const plans: u32 = <u32>memory.data(TLB_MAX_CPUS * 4 * PLAN_MAX * 16);
+@inline function plan_rec(cpu: u32, l: u32): u32 { return plans + ((cpu * 4 + l) * PLAN_MAX << 4); }
+@inline function plan_stale(cpu: u32, i: u32): void {
+  store<u8>(cpu_rec(cpu) + CPU_PLAN_N + load<u32>(arr(i), A_LEVEL), <u8>PLAN_STALE);
+}
+
+function plan_build(cpu: u32, cpub: u32, l: u32): u32 {
+  let n: u32 = 0;
+  const p0 = plan_rec(cpu, l);
+  for (let k: u32 = 0; k < level_n(l); k++) {
+    const i = <u32>load<u8>(lev_arr + l * 4 + k);
+    const a = arr(i);
+    let sizes = load<u32>(pmask(cpu, i));
+    if (sizes == 0) continue;
+    const multi = (sizes & (sizes - 1)) != 0 && load<u32>(a, A_SETS) == 1;
+    const kind = multi ? P_FA_SIZES : load<u32>(a, A_REPL) == REPL_LRU ? P_LRU : P_KEEP;
+    while (sizes != 0 && n < PLAN_MAX) {
+      const sh = ctz(sizes);
+      sizes &= sizes - 1;
+      const p = p0 + (n << 4);
+      store<u32>(p, cpub + load<u32>(a, A_OFF));
+      store<u32>(p, load<u32>(a, A_SETMASK), 4);
+      store<u8>(p, <u8>load<u32>(a, A_WAYS), 8);
+      store<u8>(p, <u8>sh, 9);
+      store<u8>(p, <u8>i, 10);
+      store<u8>(p, <u8>kind, 11);
+      store<u32>(p, load<u32>(a, A_SETS), 12);
+      n++;
+      if (multi) break;
+    }
+  }
+  assert(n < PLAN_MAX, "tlb: too many probes for one level");
+  store<u8>(cpu_rec(cpu) + CPU_PLAN_N + l, <u8>n);
+  return n;
+}
+
+@inline function probe(p: u32, va: u64, asid: u32): u32 {
+  const base = load<u32>(p);
+  const m = load<u32>(p, 4);
+  const ways = <u32>load<u8>(p, 8);
+  const s = <u32>load<u8>(p, 9);
+  const kind = <u32>load<u8>(p, 11);
+  if (kind == P_FA_SIZES) {
+    const e = lookup_fa_sizes(base, ways, va, asid);
+    return e > base && load<u32>(arr(load<u8>(p, 10)), A_REPL) == REPL_LRU ? move_front(base, e) : e;
+  }
+  const vpn = va >> s;
+  const idx = m != 0xffffffff ? <u32>vpn & m : <u32>(vpn % <u64>load<u32>(p, 12));
+  const set = base + ((idx * ways) << 4);
+  const e = find_way(set, ways, mktag(va, s, asid));
+  return kind == P_LRU && e > set ? move_front(set, e) : e;
+}
+
 @inline function lookup_level(cpu: u32, cpub: u32, l: u32, va: u64, asid: u32): u32 {
-  const n = level_n(l);
-  for (let k: u32 = 0; k < n; k++) {
-    const e = lookup_array(cpu, cpub, load<u8>(lev_arr + l * 4 + k), va, asid);
+  let n = <u32>load<u8>(cpu_rec(cpu) + CPU_PLAN_N + l);
+  if (n == 0) return 0;
+  if (n == PLAN_STALE) n = plan_build(cpu, cpub, l);
+  const p = plan_rec(cpu, l);
+  if (n == 0) return 0;
+  const e = probe(p, va, asid);
+  if (e != 0 || n == 1) return e;
+  return lookup_rest(p, n, va, asid);
+}
+
+function lookup_rest(p: u32, n: u32, va: u64, asid: u32): u32 {
+  for (let k: u32 = 1; k < n; k++) {
+    const e = probe(p + (k << 4), va, asid);
     if (e != 0) return e;
   }
   return 0;
@@ -454,13 +571,9 @@ function invalidate_va_level(cpu: u32, cpub: u32, l: u32, va: u64, asid: u32): v
   const ways = load<u32>(a, A_WAYS);
   if (ways == 0) return 0;
   const s = pwc_shift(i);
-  const tag = pwc_tag(va, s, asid);
   const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
-  for (let w: u32 = 0; w < ways; w++) {
-    const e = set + (w << 4);
-    if (load<u64>(e) == tag) return w != 0 ? move_front(set, e, w) : e;
-  }
-  return 0;
+  const e = find_way(set, ways, pwc_tag(va, s, asid));
+  return e > set ? move_front(set, e) : e;
 }
 
 function pwc_insert(cpub: u32, i: u32, va: u64, asid: u32, table: u32, fl: u32): void {
@@ -469,9 +582,7 @@ function pwc_insert(cpub: u32, i: u32, va: u64, asid: u32, table: u32, fl: u32):
   if (ways == 0) return;
   const s = pwc_shift(i);
   const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
-  let w: u32 = 0;
-  while (w < ways - 1 && (load<u64>(set + (w << 4)) & 1) != 0) w++;
-  shift_ways(set, w);
+  shift_ways(set, ways - 1);
   store<u64>(set, pwc_tag(va, s, asid));
   store<u32>(set, table, 8);
   store<u32>(set, fl, 12);
@@ -486,6 +597,7 @@ function pwc_flush(cpub: u32, asid: u32, va_only: bool, va: u64): void {
     if (n == 0) continue;
     const s = pwc_shift(i);
     const base = cpub + load<u32>(a, A_OFF);
+    let hit = false;
     for (let k: u32 = 0; k < n; k++) {
       const e = base + (k << 4);
       const t = load<u64>(e);
@@ -493,7 +605,9 @@ function pwc_flush(cpub: u32, asid: u32, va_only: bool, va: u64): void {
       if (asid != 0xffffffff && tag_asid(t) != asid) continue;
       if (va_only && (t >> 14) != (va >> s)) continue;
       store<u64>(e, 0);
+      hit = true;
     }
+    if (hit) compact_array(a, base);
   }
 }
 
@@ -536,6 +650,7 @@ export function tlb_setup_from_io(): bool {
     store<u32>(a, sizes, A_SIZES);
     store<u32>(a, repl, A_REPL);
     store<u32>(a, (sets & (sets - 1)) == 0 ? sets - 1 : 0xffffffff, A_SETMASK);
+    store<u32>(a, level, A_LEVEL);
     store<u8>(lev_arr + level * 4 + level_n(level), <u8>nr_arrays);
     store<u8>(lev_n + level, level_n(level) + 1);
     off += entries << 4;
@@ -792,7 +907,7 @@ export function tlb_translate(mm: u32, va: u64, kind: u32): u32 {
 }
 
 // A lookup hit entry e in level hit_level.
-@inline function tlb_hit(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32, e: u32, hit_level: u32, l1: u32, l2: u32): u32 {
+function tlb_hit(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32, e: u32, hit_level: u32, l1: u32, l2: u32): u32 {
   const fetch = kind == K_FETCH;
   const fl = load<u32>(e, 12);
   const cls = shift_class(fl_orig(fl));
