@@ -251,6 +251,7 @@ let rng_state: u64 = 0x9e3779b97f4a7c15;
 
 // The way of `set` holding `tag`, or 0.
 @inline function find_way(set: u32, ways: u32, tag: u64): u32 {
+  if (load<u64>(set) == tag) return set; // most recent first
   if (ways <= 8) {
     switch (ways) {
       case 8: if (load<u64>(set + 112) == tag) return set + 112;
@@ -260,11 +261,10 @@ let rng_state: u64 = 0x9e3779b97f4a7c15;
       case 4: if (load<u64>(set + 48) == tag) return set + 48;
       case 3: if (load<u64>(set + 32) == tag) return set + 32;
       case 2: if (load<u64>(set + 16) == tag) return set + 16;
-      default: if (load<u64>(set) == tag) return set;
     }
     return 0;
   }
-  for (let w: u32 = 0; w < ways; w++) {
+  for (let w: u32 = 1; w < ways; w++) {
     const e = set + (w << 4);
     if (load<u64>(e) == tag) return e;
   }
@@ -325,29 +325,6 @@ function lookup_fa_sizes(base: u32, ways: u32, va: u64, asid: u32): u32 {
     if ((t & 1) != 0 && t == mktag(va, tag_shift(t), asid)) return e;
   }
   return 0;
-}
-
-// Insert into array i a translation of shift s at va; returns the entry.
-@inline function insert_array(cpu: u32, cpub: u32, i: u32, va: u64, s: u32, asid: u32, pfn: u32, fl: u32): u32 {
-  const a = arr(i);
-  const ways = load<u32>(a, A_WAYS);
-  const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
-  let e = set;
-  if (load<u32>(a, A_REPL) == REPL_RANDOM) {
-    let w: u32 = 0;
-    while (w < ways && (load<u64>(set + (w << 4)) & 1) != 0) w++;
-    if (w == ways) w = <u32>(rng_next() % <u64>ways);
-    e = set + (w << 4);
-  } else {
-    shift_ways(set, ways - 1);
-  }
-  store<u64>(e, mktag(va, s, asid));
-  store<u32>(e, pfn, 8);
-  store<u32>(e, fl, 12);
-  const pm = pmask(cpu, i);
-  const m = load<u32>(pm);
-  if ((m & (1 << s)) == 0) { store<u32>(pm, m | (1 << s)); plan_stale(cpu, i); }
-  return e;
 }
 
 // Invalidate the entries of `asid` (0xffffffff: any) containing va.
@@ -511,11 +488,14 @@ function lookup_rest(p: u32, n: u32, va: u64, asid: u32): u32 {
   return 0;
 }
 
-// Where level l keeps a translation of shift s: array index | entry shift << 8 (the
-// largest smaller size it has when it has none for s: fractured), or 0xffff: nowhere.
-const fill_target: u32 = <u32>memory.data(4 * 32 * 2);
-@inline function fill_slot(l: u32, s: u32): u32 { return fill_target + ((l * 32 + s) << 1); }
+// Where level l keeps a translation of shift s: the array, and the entry's shift (the
+// largest smaller size it has when it has none for s: fractured). 16 bytes per (l, s):
+// array offset u32, set mask u32, ways u8 (0: nowhere), entry shift u8, array u8,
+// replacement u8, sets u32.
+const fill_recs: u32 = <u32>memory.data(4 * 32 * 16);
+@inline function fill_rec(l: u32, s: u32): u32 { return fill_recs + ((l * 32 + s) << 4); }
 function compute_fill_targets(): void {
+  memory.fill(fill_recs, 0, 4 * 32 * 16);
   for (let l: u32 = 0; l < 4; l++) {
     for (let s: u32 = 12; s < 32; s++) {
       let best: u32 = 0, best_i: u32 = 0;
@@ -529,28 +509,58 @@ function compute_fill_targets(): void {
           if (hs > best) { best = hs; best_i = i; }
         }
       }
-      store<u16>(fill_slot(l, s), best == 0 ? 0xffff : <u16>(best_i | (best << 8)));
+      if (best == 0) continue;
+      const f = fill_rec(l, s);
+      const a = arr(best_i);
+      store<u32>(f, load<u32>(a, A_OFF));
+      store<u32>(f, load<u32>(a, A_SETMASK), 4);
+      store<u8>(f, <u8>load<u32>(a, A_WAYS), 8);
+      store<u8>(f, <u8>best, 9);
+      store<u8>(f, <u8>best_i, 10);
+      store<u8>(f, <u8>load<u32>(a, A_REPL), 11);
+      store<u32>(f, load<u32>(a, A_SETS), 12);
     }
   }
 }
 
 // Fill level l with a translation of shift s (pfn of its base). Returns the entry or 0.
 @inline function fill_level(cpu: u32, cpub: u32, l: u32, va: u64, s: u32, asid: u32, pfn: u32, fl: u32): u32 {
-  const t = <u32>load<u16>(fill_slot(l, s));
-  if (t == 0xffff) return 0;
-  const best = t >> 8;
+  const f = fill_rec(l, s);
+  const ways = <u32>load<u8>(f, 8);
+  if (ways == 0) return 0;
+  const es = <u32>load<u8>(f, 9);
   let epfn = pfn;
   let efl = fl;
-  if (best != s) {
+  if (es != s) {
     const within = <u32>((va & ((<u64>1 << s) - 1)) >> 12);
-    epfn = pfn + (within & ~((<u32>1 << (best - 12)) - 1));
+    epfn = pfn + (within & ~((<u32>1 << (es - 12)) - 1));
     efl |= EF_FRACT;
     if (s >= 21) {
       store<u32>(cpu_rec(cpu) + CPU_FLAGS, load<u32>(cpu_rec(cpu) + CPU_FLAGS) | 1);
       if (tlb_mode == TLB_MODEL) cnt_inc(cpu, C_FRACT_FILLS);
     }
   }
-  return insert_array(cpu, cpub, t & 0xff, va, best, asid, epfn, efl);
+  const m = load<u32>(f, 4);
+  const vpn = va >> es;
+  const idx = m != 0xffffffff ? <u32>vpn & m : <u32>(vpn % <u64>load<u32>(f, 12));
+  const set = cpub + load<u32>(f) + ((idx * ways) << 4);
+  let e = set;
+  if (<u32>load<u8>(f, 11) == REPL_RANDOM) {
+    let w: u32 = 0;
+    while (w < ways && (load<u64>(set + (w << 4)) & 1) != 0) w++;
+    if (w == ways) w = <u32>(rng_next() % <u64>ways);
+    e = set + (w << 4);
+  } else {
+    shift_ways(set, ways - 1);
+  }
+  store<u64>(e, mktag(va, es, asid));
+  store<u32>(e, epfn, 8);
+  store<u32>(e, efl, 12);
+  const i = <u32>load<u8>(f, 10);
+  const pm = pmask(cpu, i);
+  const pmv = load<u32>(pm);
+  if ((pmv & (1 << es)) == 0) { store<u32>(pm, pmv | (1 << es)); plan_stale(cpu, i); }
+  return e;
 }
 
 function invalidate_va_level(cpu: u32, cpub: u32, l: u32, va: u64, asid: u32): void {
@@ -776,13 +786,34 @@ export const X86_PF_INSTR: u32 = 16;
 @inline function walk(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 {
   const write = kind == K_WRITE;
   const need: u64 = write ? _PAGE_PRESENT | _PAGE_RW : _PAGE_PRESENT;
+  if (pwc_any) {
+    // a PDE walk-cache hit (the common case) leaves one entry to read: straight-line
+    const e = pwc_lookup(cpub, 0, va, asid);
+    if (e != 0) {
+      if (tlb_check) check_pwc_entry(cpu, mm, e, 0);
+      cnt_inc(cpu, C_PWC_HIT);
+      const fl = load<u32>(e, 12);
+      const p = entry_host(load<u32>(e, 8), <u32>(va >> 12) & 511);
+      const x = load<u64>(p);
+      w_refs = 1;
+      if ((x & need) != need || (write && (fl & EF_W) == 0)) return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0);
+      return walk_leaf(p, x, 12, (fl & EF_W) != 0 ? x & _PAGE_RW : 0, (fl & EF_NX) != 0 ? _PAGE_NX : x, va, kind);
+    }
+  }
+  return walk_upper(cpu, cpub, mm, va, kind, asid);
+}
+
+// The walk from the top or from a PDPTE / PML4E / PML5E walk-cache hit.
+function walk_upper(cpu: u32, cpub: u32, mm: u32, va: u64, kind: u32, asid: u32): u32 {
+  const write = kind == K_WRITE;
+  const need: u64 = write ? _PAGE_PRESENT | _PAGE_RW : _PAGE_PRESENT;
   let table = load<u32>(mm + T.MM_PGD);
   let shift: u32 = load<u32>(mm + T.MM_LEVELS) == 5 ? 48 : 39;
   let rws: u64 = _PAGE_RW; // RW of every level (AND)
   let nxs: u64 = 0; // NX of any level (OR)
   if (pwc_any) {
-    // the deepest walk-cache hit skips the levels above it
-    for (let i: i32 = 0; i < 4; i++) {
+    // the deepest walk-cache hit skips the levels above it (PDE already missed)
+    for (let i: i32 = 1; i < 4; i++) {
       if (pwc_shift(<u32>i) > shift) break;
       const e = pwc_lookup(cpub, <u32>i, va, asid);
       if (e != 0) {
@@ -802,31 +833,35 @@ export const X86_PF_INSTR: u32 = 16;
     const p = entry_host(table, <u32>(va >> shift) & 511);
     const x = load<u64>(p);
     refs++;
-    if ((x & need) != need || (write && rws == 0)) { w_refs = refs; return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0); }
+    w_refs = refs;
+    if ((x & need) != need || (write && rws == 0)) return walk_fault(va, write, kind == K_FETCH, (x & _PAGE_PRESENT) != 0);
     rws &= x;
     nxs |= x;
-    const leaf = shift == 12 || (shift <= 30 && (x & _PAGE_PSE) != 0);
-    let ne = x | _PAGE_ACCESSED;
-    if (leaf && write) ne |= _PAGE_DIRTY;
-    if (ne != x) store<u64>(p, ne);
+    if (shift == 12 || (shift <= 30 && (x & _PAGE_PSE) != 0)) return walk_leaf(p, x, shift, rws, nxs, va, kind);
+    if ((x & _PAGE_ACCESSED) == 0) store<u64>(p, x | _PAGE_ACCESSED);
     const pfn = <u32>((x & PTE_PFN_MASK) >> 12);
-    const fl = (rws != 0 ? EF_W : 0) | ((nxs & _PAGE_NX) != 0 ? EF_NX : 0);
-    if (leaf) {
-      w_refs = refs;
-      if (kind == K_FETCH && (fl & EF_NX) != 0) return walk_fault(va, false, true, true);
-      w_shift = shift;
-      w_base = pfn;
-      w_pfn = pfn + (<u32>(va >> 12) & ((<u32>1 << (shift - 12)) - 1));
-      w_fl = fl | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0);
-      if (shift == 12 && coal_kind != COAL_NONE) coalesce(p, ne, va);
-      return 0;
-    }
     // a present table entry: cached in the walk cache of its level (a faulting walk's
     // entries are dropped again by tlb_fault_invalidate(), SDM 4.10.4.1)
-    if (pwc_any && shift >= 21) pwc_insert(cpub, (shift - 21) / 9, va, asid, pfn, fl);
+    if (pwc_any && shift >= 21) pwc_insert(cpub, (shift - 21) / 9, va, asid, pfn, (rws != 0 ? EF_W : 0) | ((nxs & _PAGE_NX) != 0 ? EF_NX : 0));
     table = pfn;
     shift -= 9;
   }
+}
+
+// The leaf x (at p) of a walk: rws / nxs are RW (AND) and NX (OR) over every level.
+@inline function walk_leaf(p: u32, x: u64, shift: u32, rws: u64, nxs: u64, va: u64, kind: u32): u32 {
+  const fl = (rws != 0 ? EF_W : 0) | ((nxs & _PAGE_NX) != 0 ? EF_NX : 0);
+  if (kind == K_FETCH && (fl & EF_NX) != 0) return walk_fault(va, false, true, true);
+  let ne = x | _PAGE_ACCESSED;
+  if (kind == K_WRITE) ne |= _PAGE_DIRTY;
+  if (ne != x) store<u64>(p, ne);
+  const pfn = <u32>((x & PTE_PFN_MASK) >> 12);
+  w_shift = shift;
+  w_base = pfn;
+  w_pfn = pfn + (<u32>(va >> 12) & ((<u32>1 << (shift - 12)) - 1));
+  w_fl = fl | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0);
+  if (shift == 12 && coal_kind != COAL_NONE) coalesce(p, ne, va);
+  return 0;
 }
 
 @inline function walk_fault(va: u64, write: bool, fetch: bool, prot: bool): u32 {
