@@ -18,7 +18,7 @@
 // split links), like the fields the kernel keeps in the first tail pages.
 
 import { PAGEBLOCK_ORDER, PAGE_SIZE } from "../layout";
-import { slab_alloc, slab_free, SLAB_FOLIO } from "../lib/hostmem";
+import { slab_alloc, slab_free, SLAB_FOLIO, zero_small } from "../lib/hostmem";
 import {
   alloc_pages, free_pages, alloc_gigantic, free_gigantic, pb_rec, pfn_pb, pb_frames_get, pb_data_get_run, pb_data_fresh,
   pfn_to_host, PB_FRAMES, PB_FOLIO, PB_DATA, PB_MAPCOUNT_BIAS, PB_AFLAGS, PBF_ALL_AE, MIGRATE_MOVABLE, data_mode,
@@ -275,6 +275,19 @@ export function new_small_folio_map_pages(f: u32, pfn: u32, nr: u32, exclusive: 
   if (exclusive) folio_set_flag(f, T.FF_HEAD_ANON_EXCLUSIVE);
   const fp = frame_ptr(pfn);
   const ae: u32 = exclusive ? TL_AE : 0;
+  if ((nr & 3) == 0) {
+    // four entries per v128; the head's entry is saved and put back
+    const hp = fp + ((head - pfn) << 2);
+    const saved = head - pfn < nr ? load<u32>(hp) : 0;
+    const inc = i32x4.splat(1 << TL_MAPCOUNT_SHIFT);
+    const vae = i32x4.splat(ae);
+    for (let i: u32 = 0; i < nr; i += 4) {
+      const p = fp + (i << 2);
+      v128.store(p, v128.or(i32x4.add(v128.load(p), inc), vae));
+    }
+    if (head - pfn < nr) store<u32>(hp, saved);
+    return;
+  }
   for (let i: u32 = 0; i < nr; i++) {
     if (pfn + i == head) continue;
     const p = fp + (i << 2);
@@ -439,10 +452,15 @@ function folio_attach(f: u32, pfn: u32, order: u32): bool {
   }
   const p = frame_ptr_alloc(pfn);
   if (p == 0) return false;
-  store<u32>(p, (FT_HEAD << 28) | (f >> 4));
   const e = (FT_TAIL << 28) | order;
   const n: u32 = <u32>1 << order;
-  for (let i: u32 = 1; i < n; i++) store<u32>(p + (i << 2), e);
+  if (n >= 4) {
+    const v = i32x4.splat(e);
+    for (let i: u32 = 0; i < n; i += 4) v128.store(p + (i << 2), v);
+  } else {
+    for (let i: u32 = 1; i < n; i++) store<u32>(p + (i << 2), e);
+  }
+  store<u32>(p, (FT_HEAD << 28) | (f >> 4));
   return true;
 }
 
@@ -464,7 +482,9 @@ export function free_large_folio(f: u32): void {
       if (fr != 0) memory.fill(fr, 0, 2048);
     }
   } else {
-    memory.fill(frame_ptr(pfn), 0, (<u32>4) << order);
+    const fp = frame_ptr(pfn);
+    if (order >= 2) zero_small(fp, (<u32>4) << order);
+    else memory.fill(fp, 0, (<u32>4) << order);
   }
   if (order > 10) free_gigantic(pfn, order); else free_pages(pfn, order);
   slab_free(SLAB_FOLIO, f);
