@@ -181,6 +181,13 @@ function pb_list_del(mt: u32, order: u32, pb: u32): void {
 
 function br_find(br: u32, k: u32): u32 {
   const base = bit_base(k);
+  if (k >= 3) {
+    // orders 3..8: the whole bitmap lies in one 64-bit word
+    const n: u32 = 512 >> k;
+    let word = load<u64>(br + ((base >> 6) << 3)) >> (base & 63);
+    if (n < 64) word &= (<u64>1 << n) - 1;
+    return word == 0 ? 0xffffffff : <u32>ctz(word);
+  }
   const n: u32 = 512 >> k;
   const end = base + n;
   let b = base;
@@ -424,10 +431,26 @@ function rmqueue_smallest(order: u32, mt: u32): u32 {
   if (order < 9) {
     const m = load<u32>(br_mask + 4 * mt) >> order;
     if (m != 0) {
+      // take_and_expand() inside one broken pageblock (on mt's lists, so its PB_MT is mt)
       const k = order + <u32>ctz(m);
       const pb = load<u32>(br_heads + 4 * (mt * 9 + k)) - 1;
-      const pfn = (pb << PAGEBLOCK_ORDER) + (br_find(load<u32>(pb_rec(pb) + PB_BUDDY), k) << k);
-      take_and_expand(pfn, k, order, mt); // cannot fail below order 9
+      const r = pb_rec(pb);
+      const br = load<u32>(r + PB_BUDDY);
+      const i = br_find(br, k);
+      const pfn = (pb << PAGEBLOCK_ORDER) + (i << k);
+      br_clear(br, k, i);
+      let c = load<u16>(br + BR_NFREE + 2 * k);
+      store<u16>(br + BR_NFREE + 2 * k, c - 1);
+      if (c == 1) br_list_del(mt, k, br);
+      // expand(): the upper halves become free blocks of orders k-1 .. order
+      for (let high = k; high > order;) {
+        high--;
+        br_set(br, high, ((pfn & 511) >> high) | 1);
+        c = load<u16>(br + BR_NFREE + 2 * high);
+        store<u16>(br + BR_NFREE + 2 * high, c + 1);
+        if (c == 0) br_list_add(mt, high, pb, br);
+      }
+      store<u32>(r + PB_NFREE, load<u32>(r + PB_NFREE) - (1 << order));
       return pfn | 0x80000000;
     }
     k0 = 9;
