@@ -413,8 +413,13 @@ export function folio_take_fresh_zero(f: u32): bool {
   return true;
 }
 
+// Allocate a movable large folio (no default argument: that would be a varargs trampoline).
+@inline export function folio_alloc_large(order: u32, kind: u8): u32 {
+  return __folio_alloc_large(order, kind, MIGRATE_MOVABLE);
+}
+
 // Allocate a large folio (order >= 2) with its record, refcount 1; returns the record or 0.
-export function folio_alloc_large(order: u32, kind: u8, mt: u32 = MIGRATE_MOVABLE): u32 {
+export function __folio_alloc_large(order: u32, kind: u8, mt: u32): u32 {
   fresh_zero_folio = 0;
   const f = slab_alloc(SLAB_FOLIO);
   if (f == 0) return 0;

@@ -14,7 +14,7 @@ import {
   MTHP_STAT_NR_ANON_PARTIALLY_MAPPED,
 } from "./vmstat";
 import {
-  folio_order, folio_alloc_large, folio_nr_pages, page_folio, large_page_anon_exclusive, large_page_set_anon_exclusive,
+  folio_order, folio_alloc_large, __folio_alloc_large, folio_nr_pages, page_folio, large_page_anon_exclusive, large_page_set_anon_exclusive,
   folio_ref_count, clear_page_contents, page_maybe_nonzero, frame_ptr_alloc, frame_get, folio_test,
   FT_SMALL, S_AE, S_DIRTY, S_NONZERO, TL_AE, TL_NONZERO, FT_TAIL, FT_HEAD, S_EXTRA_SHIFT, free_large_folio,
   free_small_folio,
@@ -265,7 +265,7 @@ let huge_zero_refcount: u32 = 0;
 function get_huge_zero_folio(): bool {
   if (huge_zero_folio != 0) { huge_zero_refcount++; return true; }
   // (GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE
-  const f = folio_alloc_large(PMD_ORDER, T.FK_HUGE_ZERO, MIGRATE_UNMOVABLE);
+  const f = __folio_alloc_large(PMD_ORDER, T.FK_HUGE_ZERO, MIGRATE_UNMOVABLE);
   if (f == 0) { count_vm_event(THP_ZERO_PAGE_ALLOC_FAILED); return false; }
   const pfn = load<u32>(f, T.F_PFN);
   if (data_mode) memory.fill(pfn_to_host(pfn), 0, 1 << 21);
