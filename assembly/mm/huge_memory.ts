@@ -131,20 +131,26 @@ export function thp_vma_suitable_orders(vma: u32, addr: u64, orders: u32): u32 {
   return orders;
 }
 
-// thp_vma_allowable_orders(vma, vm_flags, type, orders) for anonymous VMAs
-// (shmem and hugetlb VMAs are answered by their own modules).
-export function thp_vma_allowable_orders(vma: u32, vm_flags: u64, type: u32, orders: u32): u32 {
+// thp_vma_allowable_orders(vma, vm_flags, type, orders), the inline part (huge_mm.h):
+// the early check of the enabled anon orders, then __thp_vma_allowable_orders().
+@inline export function thp_vma_allowable_orders(vma: u32, vm_flags: u64, type: u32, orders: u32): u32 {
+  if (load<u8>(vma + T.V_KIND) == T.VK_ANON && type != TVA_FORCED_COLLAPSE) {
+    let mask = anon_orders(SIZE_ALWAYS);
+    if (vm_flags & T.VM_HUGEPAGE) mask |= anon_orders(SIZE_MADVISE);
+    if (hugepage_global_always() || ((vm_flags & T.VM_HUGEPAGE) && hugepage_global_enabled()))
+      mask |= anon_orders(SIZE_INHERIT);
+    orders &= mask;
+    if (orders == 0) return 0;
+  }
+  return __thp_vma_allowable_orders(vma, vm_flags, type, orders);
+}
+
+// __thp_vma_allowable_orders() for anonymous VMAs (shmem and hugetlb VMAs are
+// answered by their own modules).
+export function __thp_vma_allowable_orders(vma: u32, vm_flags: u64, type: u32, orders: u32): u32 {
   const kind = load<u8>(vma + T.V_KIND);
   if (kind == T.VK_HUGETLB) return 0;
   if (kind == T.VK_ANON) {
-    if (type != TVA_FORCED_COLLAPSE) {
-      let mask = anon_orders(SIZE_ALWAYS);
-      if (vm_flags & T.VM_HUGEPAGE) mask |= anon_orders(SIZE_MADVISE);
-      if (hugepage_global_always() || ((vm_flags & T.VM_HUGEPAGE) && hugepage_global_enabled()))
-        mask |= anon_orders(SIZE_INHERIT);
-      orders &= mask;
-      if (orders == 0) return 0;
-    }
     orders &= thp_orders_all_anon();
   } else {
     return shmem_thp_orders(vma, vm_flags, type, orders);
