@@ -182,9 +182,16 @@ export function walk_to_pmd(mm: u32, addr: u64): u32 {
   return anon_vma_prepare(vma) ? 0 : VM_FAULT_OOM;
 }
 
-// pte_range_none()
+// pte_range_none(): eight entries per step (nr is 1 or a power of two)
 function pte_range_none(ptep: u32, nr: u32): bool {
-  for (let i: u32 = 0; i < nr; i++) if (load<u64>(ptep + (i << 3)) != 0) return false;
+  if (nr < 8) {
+    for (let i: u32 = 0; i < nr; i++) if (load<u64>(ptep + (i << 3)) != 0) return false;
+    return true;
+  }
+  for (let o: u32 = 0; o < nr << 3; o += 64) {
+    const v = v128.or(v128.or(v128.load(ptep + o), v128.load(ptep + o, 16)), v128.or(v128.load(ptep + o, 32), v128.load(ptep + o, 48)));
+    if (v128.any_true(v)) return false;
+  }
   return true;
 }
 
