@@ -387,7 +387,7 @@ export function PageAnonExclusive(pfn: u32): bool {
 
 // Ensure host bytes exist for [pfn, pfn + 2^order) in data mode. Returns false on host OOM.
 // A folio of several pageblocks gets contiguous host bytes when possible.
-function ensure_data(pfn: u32, order: u32): bool {
+@inline function ensure_data(pfn: u32, order: u32): bool {
   if (!data_mode) return true;
   const first = pfn >> PAGEBLOCK_ORDER;
   const last = (pfn + (<u32>1 << order) - 1) >> PAGEBLOCK_ORDER;
@@ -455,7 +455,8 @@ function folio_attach(f: u32, pfn: u32, order: u32): bool {
     store<u8>(f, <u8>order, T.F_ORDER);
     return true;
   }
-  const p = frame_ptr_alloc(pfn);
+  const fr = load<u32>(pb_rec(pfn >> PAGEBLOCK_ORDER) + PB_FRAMES); // a broken pageblock has its array
+  const p = fr != 0 ? fr + ((pfn & 511) << 2) : frame_ptr_alloc(pfn);
   if (p == 0) return false;
   const e = (FT_TAIL << 28) | order;
   const n: u32 = <u32>1 << order;
@@ -535,7 +536,11 @@ export function page_mark_nonzero(pfn: u32): void {
   if (fr != 0) {
     const p = fr + ((pfn & 511) << 2);
     const e = load<u32>(p);
-    if ((e >>> 28) == FT_SMALL) { if ((e & S_NONZERO) == 0) store<u32>(p, e | S_NONZERO); return; }
+    const t = e >>> 28;
+    if (t == FT_SMALL) { if ((e & S_NONZERO) == 0) store<u32>(p, e | S_NONZERO); return; }
+    // a head entry points at its folio; a tail entry keeps the bit itself
+    if (t == FT_HEAD) { folio_set_flag((e & 0x0fffffff) << 4, T.FF_HEAD_NONZERO); return; }
+    if (t == FT_TAIL) { if ((e & TL_NONZERO) == 0) store<u32>(p, e | TL_NONZERO); return; }
   }
   const f = page_folio(pfn);
   if (f == 0) {
