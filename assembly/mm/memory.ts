@@ -251,7 +251,7 @@ export function alloc_anon_folio(vma: u32, addr: u64, ptes: u32): u32 {
 export function do_anonymous_page(vma: u32): u32 {
   const mm = load<u32>(vma + T.V_MM);
   if (load<u64>(vma + T.V_FLAGS) & T.VM_SHARED) return VM_FAULT_SIGBUS;
-  if (!pte_alloc(mm, vmf_pmd)) return VM_FAULT_OOM;
+  if (load<u64>(vmf_pmd) == 0 && !pte_alloc(mm, vmf_pmd)) return VM_FAULT_OOM; // pte_alloc(): pmd_none() inline
   const ptes = table_host(table_of(load<u64>(vmf_pmd)));
   const prot = load<u64>(vma + T.V_PROT);
   if ((vmf_flags & FAULT_FLAG_WRITE) == 0) {

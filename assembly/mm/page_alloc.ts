@@ -202,7 +202,7 @@ function br_find(br: u32, k: u32): u32 {
   return 0xffffffff;
 }
 
-function br_list_add(mt: u32, k: u32, pb: u32, br: u32): void {
+@inline function br_list_add(mt: u32, k: u32, pb: u32, br: u32): void {
   const h = br_heads + 4 * (mt * 9 + k);
   const first = load<u32>(h);
   store<u32>(br + BR_NEXT + 4 * k, first);
@@ -212,7 +212,7 @@ function br_list_add(mt: u32, k: u32, pb: u32, br: u32): void {
   store<u32>(h, pb + 1);
 }
 
-function br_list_del(mt: u32, k: u32, br: u32): void {
+@inline function br_list_del(mt: u32, k: u32, br: u32): void {
   const next = load<u32>(br + BR_NEXT + 4 * k);
   const prev = load<u32>(br + BR_PREV + 4 * k);
   if (prev != 0) store<u32>(load<u32>(pb_rec(prev - 1) + PB_BUDDY) + BR_NEXT + 4 * k, next);
