@@ -245,6 +245,7 @@ export function free_block(p: u32, size: u32): void {
 // --- slabs -------------------------------------------------------------------
 
 function slab_setup(id: u32, size: u32): void {
+  assert((size & 15) == 0, "slab_setup: size not a multiple of 16");
   const d = slabs + 16 * id;
   store<u32>(d, 0); // free list
   store<u32>(d, size, 4);
@@ -271,7 +272,7 @@ export function slab_alloc(id: u32): u32 {
     store<u32>(d, p + size, 8);
     store<u32>(d, left - size, 12);
   }
-  memory.fill(p, 0, size);
+  zero_small(p, size); // every slab size is a multiple of 16
   return p;
 }
 
@@ -279,6 +280,13 @@ export function slab_free(id: u32, p: u32): void {
   const d = slabs + 16 * id;
   store<u32>(p, load<u32>(d));
   store<u32>(d, p);
+}
+
+// Zero n bytes at p (n a multiple of 16) with v128 stores: for records this is
+// cheaper than memory.fill, which V8 compiles to a call into the host's memset.
+@inline export function zero_small(p: u32, n: u32): void {
+  const z = i64x2.splat(0);
+  for (let o: u32 = 0; o < n; o += 16) v128.store(p + o, z);
 }
 
 export function hostmem_bytes_in_use(): u64 {

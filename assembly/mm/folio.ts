@@ -18,7 +18,7 @@
 // split links), like the fields the kernel keeps in the first tail pages.
 
 import { PAGEBLOCK_ORDER, PAGE_SIZE } from "../layout";
-import { slab_alloc, slab_free, SLAB_FOLIO } from "../lib/hostmem";
+import { slab_alloc, slab_free, SLAB_FOLIO, zero_small } from "../lib/hostmem";
 import {
   alloc_pages, free_pages, alloc_gigantic, free_gigantic, pb_rec, pfn_pb, pb_frames_get, pb_data_get_run, pb_data_fresh,
   pfn_to_host, PB_FRAMES, PB_FOLIO, PB_DATA, PB_MAPCOUNT_BIAS, PB_AFLAGS, PBF_ALL_AE, MIGRATE_MOVABLE, data_mode,
@@ -275,6 +275,19 @@ export function new_small_folio_map_pages(f: u32, pfn: u32, nr: u32, exclusive: 
   if (exclusive) folio_set_flag(f, T.FF_HEAD_ANON_EXCLUSIVE);
   const fp = frame_ptr(pfn);
   const ae: u32 = exclusive ? TL_AE : 0;
+  if ((nr & 3) == 0) {
+    // four entries per v128; the head's entry is saved and put back
+    const hp = fp + ((head - pfn) << 2);
+    const saved = head - pfn < nr ? load<u32>(hp) : 0;
+    const inc = i32x4.splat(1 << TL_MAPCOUNT_SHIFT);
+    const vae = i32x4.splat(ae);
+    for (let i: u32 = 0; i < nr; i += 4) {
+      const p = fp + (i << 2);
+      v128.store(p, v128.or(i32x4.add(v128.load(p), inc), vae));
+    }
+    if (head - pfn < nr) store<u32>(hp, saved);
+    return;
+  }
   for (let i: u32 = 0; i < nr; i++) {
     if (pfn + i == head) continue;
     const p = fp + (i << 2);
@@ -374,7 +387,7 @@ export function PageAnonExclusive(pfn: u32): bool {
 
 // Ensure host bytes exist for [pfn, pfn + 2^order) in data mode. Returns false on host OOM.
 // A folio of several pageblocks gets contiguous host bytes when possible.
-function ensure_data(pfn: u32, order: u32): bool {
+@inline function ensure_data(pfn: u32, order: u32): bool {
   if (!data_mode) return true;
   const first = pfn >> PAGEBLOCK_ORDER;
   const last = (pfn + (<u32>1 << order) - 1) >> PAGEBLOCK_ORDER;
@@ -400,8 +413,13 @@ export function folio_take_fresh_zero(f: u32): bool {
   return true;
 }
 
+// Allocate a movable large folio (no default argument: that would be a varargs trampoline).
+@inline export function folio_alloc_large(order: u32, kind: u8): u32 {
+  return __folio_alloc_large(order, kind, MIGRATE_MOVABLE);
+}
+
 // Allocate a large folio (order >= 2) with its record, refcount 1; returns the record or 0.
-export function folio_alloc_large(order: u32, kind: u8, mt: u32 = MIGRATE_MOVABLE): u32 {
+export function __folio_alloc_large(order: u32, kind: u8, mt: u32): u32 {
   fresh_zero_folio = 0;
   const f = slab_alloc(SLAB_FOLIO);
   if (f == 0) return 0;
@@ -437,12 +455,18 @@ function folio_attach(f: u32, pfn: u32, order: u32): bool {
     store<u8>(f, <u8>order, T.F_ORDER);
     return true;
   }
-  const p = frame_ptr_alloc(pfn);
+  const fr = load<u32>(pb_rec(pfn >> PAGEBLOCK_ORDER) + PB_FRAMES); // a broken pageblock has its array
+  const p = fr != 0 ? fr + ((pfn & 511) << 2) : frame_ptr_alloc(pfn);
   if (p == 0) return false;
-  store<u32>(p, (FT_HEAD << 28) | (f >> 4));
   const e = (FT_TAIL << 28) | order;
   const n: u32 = <u32>1 << order;
-  for (let i: u32 = 1; i < n; i++) store<u32>(p + (i << 2), e);
+  if (n >= 4) {
+    const v = i32x4.splat(e);
+    for (let i: u32 = 0; i < n; i += 4) v128.store(p + (i << 2), v);
+  } else {
+    for (let i: u32 = 1; i < n; i++) store<u32>(p + (i << 2), e);
+  }
+  store<u32>(p, (FT_HEAD << 28) | (f >> 4));
   return true;
 }
 
@@ -464,7 +488,9 @@ export function free_large_folio(f: u32): void {
       if (fr != 0) memory.fill(fr, 0, 2048);
     }
   } else {
-    memory.fill(frame_ptr(pfn), 0, (<u32>4) << order);
+    const fp = frame_ptr(pfn);
+    if (order >= 2) zero_small(fp, (<u32>4) << order);
+    else memory.fill(fp, 0, (<u32>4) << order);
   }
   if (order > 10) free_gigantic(pfn, order); else free_pages(pfn, order);
   slab_free(SLAB_FOLIO, f);
@@ -510,7 +536,11 @@ export function page_mark_nonzero(pfn: u32): void {
   if (fr != 0) {
     const p = fr + ((pfn & 511) << 2);
     const e = load<u32>(p);
-    if ((e >>> 28) == FT_SMALL) { if ((e & S_NONZERO) == 0) store<u32>(p, e | S_NONZERO); return; }
+    const t = e >>> 28;
+    if (t == FT_SMALL) { if ((e & S_NONZERO) == 0) store<u32>(p, e | S_NONZERO); return; }
+    // a head entry points at its folio; a tail entry keeps the bit itself
+    if (t == FT_HEAD) { folio_set_flag((e & 0x0fffffff) << 4, T.FF_HEAD_NONZERO); return; }
+    if (t == FT_TAIL) { if ((e & TL_NONZERO) == 0) store<u32>(p, e | TL_NONZERO); return; }
   }
   const f = page_folio(pfn);
   if (f == 0) {

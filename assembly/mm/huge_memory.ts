@@ -14,7 +14,7 @@ import {
   MTHP_STAT_NR_ANON_PARTIALLY_MAPPED,
 } from "./vmstat";
 import {
-  folio_order, folio_alloc_large, folio_nr_pages, page_folio, large_page_anon_exclusive, large_page_set_anon_exclusive,
+  folio_order, folio_alloc_large, __folio_alloc_large, folio_nr_pages, page_folio, large_page_anon_exclusive, large_page_set_anon_exclusive,
   folio_ref_count, clear_page_contents, page_maybe_nonzero, frame_ptr_alloc, frame_get, folio_test,
   FT_SMALL, S_AE, S_DIRTY, S_NONZERO, TL_AE, TL_NONZERO, FT_TAIL, FT_HEAD, S_EXTRA_SHIFT, free_large_folio,
   free_small_folio,
@@ -131,20 +131,26 @@ export function thp_vma_suitable_orders(vma: u32, addr: u64, orders: u32): u32 {
   return orders;
 }
 
-// thp_vma_allowable_orders(vma, vm_flags, type, orders) for anonymous VMAs
-// (shmem and hugetlb VMAs are answered by their own modules).
-export function thp_vma_allowable_orders(vma: u32, vm_flags: u64, type: u32, orders: u32): u32 {
+// thp_vma_allowable_orders(vma, vm_flags, type, orders), the inline part (huge_mm.h):
+// the early check of the enabled anon orders, then __thp_vma_allowable_orders().
+@inline export function thp_vma_allowable_orders(vma: u32, vm_flags: u64, type: u32, orders: u32): u32 {
+  if (load<u8>(vma + T.V_KIND) == T.VK_ANON && type != TVA_FORCED_COLLAPSE) {
+    let mask = anon_orders(SIZE_ALWAYS);
+    if (vm_flags & T.VM_HUGEPAGE) mask |= anon_orders(SIZE_MADVISE);
+    if (hugepage_global_always() || ((vm_flags & T.VM_HUGEPAGE) && hugepage_global_enabled()))
+      mask |= anon_orders(SIZE_INHERIT);
+    orders &= mask;
+    if (orders == 0) return 0;
+  }
+  return __thp_vma_allowable_orders(vma, vm_flags, type, orders);
+}
+
+// __thp_vma_allowable_orders() for anonymous VMAs (shmem and hugetlb VMAs are
+// answered by their own modules).
+export function __thp_vma_allowable_orders(vma: u32, vm_flags: u64, type: u32, orders: u32): u32 {
   const kind = load<u8>(vma + T.V_KIND);
   if (kind == T.VK_HUGETLB) return 0;
   if (kind == T.VK_ANON) {
-    if (type != TVA_FORCED_COLLAPSE) {
-      let mask = anon_orders(SIZE_ALWAYS);
-      if (vm_flags & T.VM_HUGEPAGE) mask |= anon_orders(SIZE_MADVISE);
-      if (hugepage_global_always() || ((vm_flags & T.VM_HUGEPAGE) && hugepage_global_enabled()))
-        mask |= anon_orders(SIZE_INHERIT);
-      orders &= mask;
-      if (orders == 0) return 0;
-    }
     orders &= thp_orders_all_anon();
   } else {
     return shmem_thp_orders(vma, vm_flags, type, orders);
@@ -265,7 +271,7 @@ let huge_zero_refcount: u32 = 0;
 function get_huge_zero_folio(): bool {
   if (huge_zero_folio != 0) { huge_zero_refcount++; return true; }
   // (GFP_TRANSHUGE | __GFP_ZERO) & ~__GFP_MOVABLE
-  const f = folio_alloc_large(PMD_ORDER, T.FK_HUGE_ZERO, MIGRATE_UNMOVABLE);
+  const f = __folio_alloc_large(PMD_ORDER, T.FK_HUGE_ZERO, MIGRATE_UNMOVABLE);
   if (f == 0) { count_vm_event(THP_ZERO_PAGE_ALLOC_FAILED); return false; }
   const pfn = load<u32>(f, T.F_PFN);
   if (data_mode) memory.fill(pfn_to_host(pfn), 0, 1 << 21);

@@ -182,9 +182,16 @@ export function walk_to_pmd(mm: u32, addr: u64): u32 {
   return anon_vma_prepare(vma) ? 0 : VM_FAULT_OOM;
 }
 
-// pte_range_none()
+// pte_range_none(): eight entries per step (nr is 1 or a power of two)
 function pte_range_none(ptep: u32, nr: u32): bool {
-  for (let i: u32 = 0; i < nr; i++) if (load<u64>(ptep + (i << 3)) != 0) return false;
+  if (nr < 8) {
+    for (let i: u32 = 0; i < nr; i++) if (load<u64>(ptep + (i << 3)) != 0) return false;
+    return true;
+  }
+  for (let o: u32 = 0; o < nr << 3; o += 64) {
+    const v = v128.or(v128.or(v128.load(ptep + o), v128.load(ptep + o, 16)), v128.or(v128.load(ptep + o, 32), v128.load(ptep + o, 48)));
+    if (v128.any_true(v)) return false;
+  }
   return true;
 }
 
@@ -244,7 +251,7 @@ export function alloc_anon_folio(vma: u32, addr: u64, ptes: u32): u32 {
 export function do_anonymous_page(vma: u32): u32 {
   const mm = load<u32>(vma + T.V_MM);
   if (load<u64>(vma + T.V_FLAGS) & T.VM_SHARED) return VM_FAULT_SIGBUS;
-  if (!pte_alloc(mm, vmf_pmd)) return VM_FAULT_OOM;
+  if (load<u64>(vmf_pmd) == 0 && !pte_alloc(mm, vmf_pmd)) return VM_FAULT_OOM; // pte_alloc(): pmd_none() inline
   const ptes = table_host(table_of(load<u64>(vmf_pmd)));
   const prot = load<u64>(vma + T.V_PROT);
   if ((vmf_flags & FAULT_FLAG_WRITE) == 0) {

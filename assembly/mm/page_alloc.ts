@@ -69,6 +69,9 @@ let alloc_fail_skip: u32 = 0;
 
 const free_heads = memory.data(4 * MIGRATE_TYPES * 2); // order 9 and 10
 const br_heads = memory.data(4 * MIGRATE_TYPES * 9); // orders 0..8
+// per migratetype, bit k set = br list of order k non-empty: __rmqueue_smallest()
+// finds its first non-empty free_area with one ctz instead of probing each order
+const br_mask = memory.data(4 * MIGRATE_TYPES);
 
 export const ZERO_PFN: u32 = 1;
 
@@ -107,6 +110,7 @@ export function page_alloc_init(ram_pages: u64, data: bool, min_free_kb: u64): b
   if (pbtab == 0) return false;
   memory.fill(free_heads, 0, 4 * MIGRATE_TYPES * 2);
   memory.fill(br_heads, 0, 4 * MIGRATE_TYPES * 9);
+  memory.fill(br_mask, 0, 4 * MIGRATE_TYPES);
   for (let i: u32 = 0; i < nr_pageblocks; i++) store<u8>(pb_rec(i) + PB_MT, <u8>MIGRATE_MOVABLE);
   // pageblock 0 is reserved (low memory, the zero page at pfn 1); its buddy
   // pageblock 1 starts as a free order-9 block
@@ -177,6 +181,13 @@ function pb_list_del(mt: u32, order: u32, pb: u32): void {
 
 function br_find(br: u32, k: u32): u32 {
   const base = bit_base(k);
+  if (k >= 3) {
+    // orders 3..8: the whole bitmap lies in one 64-bit word
+    const n: u32 = 512 >> k;
+    let word = load<u64>(br + ((base >> 6) << 3)) >> (base & 63);
+    if (n < 64) word &= (<u64>1 << n) - 1;
+    return word == 0 ? 0xffffffff : <u32>ctz(word);
+  }
   const n: u32 = 512 >> k;
   const end = base + n;
   let b = base;
@@ -191,20 +202,24 @@ function br_find(br: u32, k: u32): u32 {
   return 0xffffffff;
 }
 
-function br_list_add(mt: u32, k: u32, pb: u32, br: u32): void {
+@inline function br_list_add(mt: u32, k: u32, pb: u32, br: u32): void {
   const h = br_heads + 4 * (mt * 9 + k);
   const first = load<u32>(h);
   store<u32>(br + BR_NEXT + 4 * k, first);
   store<u32>(br + BR_PREV + 4 * k, 0);
   if (first != 0) store<u32>(load<u32>(pb_rec(first - 1) + PB_BUDDY) + BR_PREV + 4 * k, pb + 1);
+  else store<u32>(br_mask + 4 * mt, load<u32>(br_mask + 4 * mt) | (1 << k));
   store<u32>(h, pb + 1);
 }
 
-function br_list_del(mt: u32, k: u32, br: u32): void {
+@inline function br_list_del(mt: u32, k: u32, br: u32): void {
   const next = load<u32>(br + BR_NEXT + 4 * k);
   const prev = load<u32>(br + BR_PREV + 4 * k);
   if (prev != 0) store<u32>(load<u32>(pb_rec(prev - 1) + PB_BUDDY) + BR_NEXT + 4 * k, next);
-  else store<u32>(br_heads + 4 * (mt * 9 + k), next);
+  else {
+    store<u32>(br_heads + 4 * (mt * 9 + k), next);
+    if (next == 0) store<u32>(br_mask + 4 * mt, load<u32>(br_mask + 4 * mt) & ~(1 << k));
+  }
   if (next != 0) store<u32>(load<u32>(pb_rec(next - 1) + PB_BUDDY) + BR_PREV + 4 * k, prev);
 }
 
@@ -412,7 +427,35 @@ function first_free(mt: u32, k: u32): u32 {
 
 // __rmqueue_smallest
 function rmqueue_smallest(order: u32, mt: u32): u32 {
-  for (let k = order; k <= MAX_PAGE_ORDER; k++) {
+  let k0 = order;
+  if (order < 9) {
+    const m = load<u32>(br_mask + 4 * mt) >> order;
+    if (m != 0) {
+      // take_and_expand() inside one broken pageblock (on mt's lists, so its PB_MT is mt)
+      const k = order + <u32>ctz(m);
+      const pb = load<u32>(br_heads + 4 * (mt * 9 + k)) - 1;
+      const r = pb_rec(pb);
+      const br = load<u32>(r + PB_BUDDY);
+      const i = br_find(br, k);
+      const pfn = (pb << PAGEBLOCK_ORDER) + (i << k);
+      br_clear(br, k, i);
+      let c = load<u16>(br + BR_NFREE + 2 * k);
+      store<u16>(br + BR_NFREE + 2 * k, c - 1);
+      if (c == 1) br_list_del(mt, k, br);
+      // expand(): the upper halves become free blocks of orders k-1 .. order
+      for (let high = k; high > order;) {
+        high--;
+        br_set(br, high, ((pfn & 511) >> high) | 1);
+        c = load<u16>(br + BR_NFREE + 2 * high);
+        store<u16>(br + BR_NFREE + 2 * high, c + 1);
+        if (c == 0) br_list_add(mt, high, pb, br);
+      }
+      store<u32>(r + PB_NFREE, load<u32>(r + PB_NFREE) - (1 << order));
+      return pfn | 0x80000000;
+    }
+    k0 = 9;
+  }
+  for (let k = k0; k <= MAX_PAGE_ORDER; k++) {
     const f = first_free(mt, k);
     if (f != 0) {
       const pfn = f & 0x7fffffff;
@@ -694,6 +737,13 @@ export function nr_free_pages(): u64 {
 
 // Debug/invariant helper: recount free pages from the free structures.
 export function count_free_pages_slow(): u64 {
+  // br_mask must say exactly which br lists are non-empty
+  for (let mt: u32 = 0; mt < MIGRATE_TYPES; mt++) {
+    for (let k: u32 = 0; k < 9; k++) {
+      const nonempty = load<u32>(br_heads + 4 * (mt * 9 + k)) != 0;
+      if (nonempty != ((load<u32>(br_mask + 4 * mt) & (1 << k)) != 0)) return 0xffffffffffffffff;
+    }
+  }
   let n: u64 = 0;
   for (let pb: u32 = 0; pb < nr_pageblocks; pb++) {
     const r = pb_rec(pb);

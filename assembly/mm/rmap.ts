@@ -29,7 +29,7 @@ export function set_pud_counts_in_anon_thps(v: bool): void { pud_counts_in_anon_
 @inline function mm_id_of(vma: u32): u32 { return load<u32>(load<u32>(vma + T.V_MM) + T.MM_ID); }
 
 // folio_add_return_large_mapcount(): also tracks up to two mm ids (CONFIG_MM_ID)
-function folio_add_large_mapcount(f: u32, diff: i32, vma: u32): void {
+@inline function folio_add_large_mapcount(f: u32, diff: i32, vma: u32): void {
   const mm_id = mm_id_of(vma);
   const nv = load<i32>(f, T.F_LARGE_MAPCOUNT) + diff; // count (not -1 based)
   store<i32>(f, nv, T.F_LARGE_MAPCOUNT);
