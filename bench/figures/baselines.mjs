@@ -66,6 +66,16 @@ export const BASELINES = {
     },
   },
 
+  native_tlb_walk: {
+    name: 'native C TLB model walk path (skylake: L1 + STLB miss, PDE walk-cache hit, fills)',
+    unit: 'accesses/s',
+    run(ctx) {
+      const r = runNative(ctx, 'tlb_walk', [262144, q(ctx, 7, 21)]);
+      if (!r.counters_ok) throw new BaselineUnavailable(`tlb_walk counters off: ${JSON.stringify(r.per_pass)}`);
+      return { value: r.accesses_per_s, detail: r };
+    },
+  },
+
   native_pte_fill: {
     name: 'native C 512-entry table fill',
     unit: 'tables/s',

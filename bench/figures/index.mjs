@@ -61,6 +61,11 @@ export const FIGURES = [
     what: 'one read per page over 1 GiB of 4 KiB pages: every access walks 4 levels',
   },
   {
+    name: 'access_walk_model', unit: 'accesses/s', better: 'higher', needs: ['tlbModel'], baseline: 'native_tlb_walk',
+    target: { min: 40e6, ratio: 0.5 }, run: access.accessWalkModel,
+    what: 'the access_walk pattern with the TLB model on (skylake): every access misses L1 and L2 and walks',
+  },
+  {
     name: 'access_tlb_off', unit: 'accesses/s', better: 'higher', needs: ['tlbModel'], baseline: 'native_walk',
     target: {}, run: access.accessTlbOff,
     what: 'the access_tlb_hit pattern with tlb: "off" (every access walks)',
