@@ -157,6 +157,7 @@ export function run(first: u32, n: u32): i32 {
 import {
   tlb_setup_from_io, tlb_check, tlb_check_all, tlb_valid_entries, TLB_COUNTER_NAMES, coal_kind, COAL_CONTPTE,
   tlb_mode, TLB_MODEL, tlb_ncpus, cpu_rec, CPU_CURR, CPU_MM, CPU_ASID, CPU_LAZY, cnt_addr, C_STALE,
+  rr_accesses, rr_l1_hits, rr_l2_hits,
 } from "./arch/tlb_model";
 import { cpus_init, sched_task, sched_kthread, task_exit_cpu, task_set_cpu, mm_freed } from "./arch/cpu";
 import { contpte_enable, contpte_reconcile } from "./arch/contpte";
@@ -265,6 +266,11 @@ export function tlb_check_now(): f64 {
   let n: u64 = 0;
   for (let c: u32 = 0; c < tlb_ncpus; c++) n += load<u64>(cnt_addr(c, C_STALE));
   return <f64>n;
+}
+
+// Test hook: accesses made by batched read runs (which 0), L1 (1) and L2 (2) hits among them.
+export function debug_tlb_read_runs(which: u32): f64 {
+  return <f64>(which == 0 ? rr_accesses : which == 1 ? rr_l1_hits : rr_l2_hits);
 }
 
 // Test hook for the stale-entry check: write-protect the PTE of addr in pid's mm

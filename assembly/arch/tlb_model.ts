@@ -598,15 +598,18 @@ function pwc_insert(cpub: u32, i: u32, va: u64, asid: u32, table: u32, fl: u32):
   store<u32>(set, fl, 12);
 }
 
-// Drop walk-cache entries of asid (0xffffffff: all); va_only: only those covering va.
+// Drop walk-cache entries of asid (0xffffffff: all); va_only: only those covering va
+// (one set per level).
 function pwc_flush(cpub: u32, asid: u32, va_only: bool, va: u64): void {
   if (!pwc_any) return;
   for (let i: u32 = 0; i < 4; i++) {
     const a = pwc_rec(i);
-    const n = load<u32>(a, A_SETS) * load<u32>(a, A_WAYS);
-    if (n == 0) continue;
+    const ways = load<u32>(a, A_WAYS);
+    if (ways == 0) continue;
     const s = pwc_shift(i);
-    const base = cpub + load<u32>(a, A_OFF);
+    let base = cpub + load<u32>(a, A_OFF);
+    let n = load<u32>(a, A_SETS) * ways;
+    if (va_only) { base += (set_index(a, va >> s) * ways) << 4; n = ways; }
     let hit = false;
     for (let k: u32 = 0; k < n; k++) {
       const e = base + (k << 4);
@@ -617,7 +620,10 @@ function pwc_flush(cpub: u32, asid: u32, va_only: bool, va: u64): void {
       store<u64>(e, 0);
       hit = true;
     }
-    if (hit) compact_array(a, base);
+    if (hit) {
+      if (va_only) compact_set(base, ways);
+      else compact_array(a, base);
+    }
   }
 }
 
@@ -939,6 +945,161 @@ export function tlb_translate(mm: u32, va: u64, kind: u32): u32 {
   t_pfn = w_pfn;
   if (ne != 0) fp_from_entry(cpu, ne, va, fetch, l1, cls);
   return 0;
+}
+
+// --- batched reads: the walk path of a run of pages --------------------------------------
+// tlb_read_run() runs the accesses of a read run (stride >= 4 KiB: a new page each time)
+// exactly as tlb_translate() would, for the configuration of nearly every x86 preset:
+// one L1 and one L2 probe for 4 KiB pages, LRU, PDE walk cache. What changes is only
+// where work is done: the probe, fill and walk-cache records are read once per run,
+// the counters are summed in locals, the PDE walk-cache entry of the current 2 MiB
+// region is known to sit in way 0 (a hit there moves nothing), and the fast-path
+// entry is set once (with a new page each access, no access can hit it meanwhile).
+// Any other case (a smashed entry, a walk-cache miss, a fault) stops the run at that access
+// for tlb_translate() and the fault path. Returns the address where the run stopped.
+// accesses made by runs and L1 hits among them (read by tests: the runs must be exercised)
+export let rr_accesses: u64 = 0;
+export let rr_l1_hits: u64 = 0;
+export let rr_l2_hits: u64 = 0;
+let rr_pending: bool = false; // a fast-path entry to set: rr_va, rr_pfn, rr_fl, rr_cls
+let rr_va: u64 = 0;
+let rr_pfn: u32 = 0;
+let rr_fl: u32 = 0;
+let rr_cls: u32 = 0;
+
+// A probe of plan record p usable by a run: one LRU probe for 4 KiB pages whose fill
+// record for 4 KiB translations targets the same array at the same size.
+@inline function rr_usable(cpu: u32, cpub: u32, l: u32): u32 {
+  let n = <u32>load<u8>(cpu_rec(cpu) + CPU_PLAN_N + l);
+  if (n == PLAN_STALE) n = plan_build(cpu, cpub, l);
+  if (n != 1) return 0;
+  const p = plan_rec(cpu, l);
+  const f = fill_rec(l, 12);
+  if (<u32>load<u8>(p, 11) != P_LRU || <u32>load<u8>(p, 9) != 12 || load<u32>(p, 4) == 0xffffffff) return 0;
+  if (<u32>load<u8>(f, 9) != 12 || load<u8>(f, 10) != load<u8>(p, 10)) return 0;
+  return p;
+}
+
+export function tlb_read_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
+  t_from_tlb = false;
+  const cpu = cur_cpu;
+  const c = cpu_rec(cpu);
+  const cpub = load<u32>(c + CPU_TLB);
+  const asid = load<u32>(c + CPU_ASID);
+  if (coal_kind != COAL_NONE || !pwc_any || level_n(LV_L2) == 0) return a;
+  const p1 = rr_usable(cpu, cpub, LV_L1D);
+  const p2 = p1 != 0 ? rr_usable(cpu, cpub, LV_L2) : 0;
+  const pw = pwc_rec(0);
+  const wways = load<u32>(pw, A_WAYS);
+  if (p2 == 0 || wways == 0 || load<u32>(pw, A_SETMASK) == 0xffffffff) return a;
+  const base1 = load<u32>(p1), mask1 = load<u32>(p1, 4), ways1 = <u32>load<u8>(p1, 8);
+  const base2 = load<u32>(p2), mask2 = load<u32>(p2, 4), ways2 = <u32>load<u8>(p2, 8);
+  const wbase = cpub + load<u32>(pw, A_OFF), wmask = load<u32>(pw, A_SETMASK);
+  const pbt = pbtab;
+  const easid = <u64>asid << 1 | 1;
+  let region: u64 = ~(<u64>0);
+  let wset: u32 = 0;
+  let wtag: u64 = 0;
+  let walks: u64 = 0;
+  let l1hits: u32 = 0;
+  let l2hits: u32 = 0;
+  let fp_live = true;
+  rr_pending = false;
+  const a0 = a;
+  for (; a < end; a += stride) {
+    if (fp_live && ((a ^ fp_base) >> fp_shift) == 0 && (fp_kinds & 1) != 0) { fp_count++; continue; }
+    const vpn = a >> 12;
+    const tag = (vpn << 14) | easid;
+    const set1 = base1 + (((<u32>vpn & mask1) * ways1) << 4);
+    let e = find_way(set1, ways1, tag);
+    if (e != 0) {
+      // L1 hit (tlb_hit for a read): most recent way, hit counted at the original size
+      if (tlb_check) check_leaf_entry(cpu, e);
+      if (e != set1) e = move_front(set1, e);
+      const fl = load<u32>(e, 12);
+      rr_cls = shift_class(fl_orig(fl));
+      cnt_inc(cpu, C_HIT + LV_L1D * 4 + rr_cls);
+      rr_pfn = load<u32>(e, 8);
+      rr_fl = fl;
+      rr_va = a;
+      rr_pending = true;
+      fp_live = false;
+      l1hits++;
+      continue;
+    }
+    const set2 = base2 + (((<u32>vpn & mask2) * ways2) << 4);
+    e = find_way(set2, ways2, tag);
+    if (e != 0) {
+      // L2 hit (tlb_hit): L1 refilled with the entry (a smashed piece: tlb_translate)
+      const fl = load<u32>(e, 12);
+      if ((fl & EF_FRACT) != 0) break;
+      if (tlb_check) check_leaf_entry(cpu, e);
+      if (e != set2) e = move_front(set2, e);
+      const pfn = load<u32>(e, 8);
+      rr_cls = shift_class(fl_orig(fl));
+      cnt_inc(cpu, C_HIT + LV_L2 * 4 + rr_cls);
+      cnt_inc(cpu, C_MISS + LV_L1D * 4 + rr_cls);
+      shift_ways(set1, ways1 - 1);
+      store<u64>(set1, tag);
+      store<u32>(set1, pfn, 8);
+      store<u32>(set1, fl, 12);
+      rr_pfn = pfn;
+      rr_fl = fl;
+      rr_va = a;
+      rr_pending = true;
+      fp_live = false;
+      l2hits++;
+      continue;
+    }
+    // the walk: the PDE walk-cache entry of this 2 MiB region in way 0
+    const r = a >> 21;
+    if (r != region) {
+      region = r;
+      wset = wbase + (((<u32>r & wmask) * wways) << 4);
+      wtag = (r << 14) | easid;
+    }
+    if (load<u64>(wset) != wtag) break;
+    if (tlb_check) check_pwc_entry(cpu, mm, wset, 0);
+    const wfl = load<u32>(wset, 12);
+    const pte = entry_host_pb(pbt, load<u32>(wset, 8), <u32>vpn & 511);
+    const x = load<u64>(pte);
+    if ((x & _PAGE_PRESENT) == 0) break;
+    if ((x & _PAGE_ACCESSED) == 0) store<u64>(pte, x | _PAGE_ACCESSED);
+    const pfn = <u32>((x & PTE_PFN_MASK) >> 12);
+    const fl = ((wfl & EF_W) != 0 && (x & _PAGE_RW) != 0 ? EF_W : 0) |
+      ((wfl & EF_NX) != 0 || (x & _PAGE_NX) != 0 ? EF_NX : 0) | ((x & _PAGE_DIRTY) != 0 ? EF_D : 0);
+    // fill L2 then L1 (fill_from_walk)
+    shift_ways(set2, ways2 - 1);
+    store<u64>(set2, tag);
+    store<u32>(set2, pfn, 8);
+    store<u32>(set2, fl, 12);
+    shift_ways(set1, ways1 - 1);
+    store<u64>(set1, tag);
+    store<u32>(set1, pfn, 8);
+    store<u32>(set1, fl, 12);
+    walks++;
+    rr_pfn = pfn;
+    rr_fl = fl;
+    rr_cls = CL_4K;
+    rr_va = a;
+    rr_pending = true;
+    fp_live = false;
+  }
+  rr_accesses += (a - a0) / stride;
+  rr_l1_hits += l1hits;
+  rr_l2_hits += l2hits;
+  if (walks != 0) {
+    cnt_add(cpu, C_PWC_HIT, walks);
+    cnt_add(cpu, C_WALKS, walks);
+    cnt_add(cpu, C_WALK_REFS, walks);
+    cnt_add(cpu, C_MISS + LV_L1D * 4 + CL_4K, walks);
+    cnt_add(cpu, C_MISS + LV_L2 * 4 + CL_4K, walks);
+  }
+  if (rr_pending) {
+    t_pfn = rr_pfn;
+    fp_set(rr_va & ~(<u64>4095), 12, rr_pfn, kinds_of(rr_fl, false), cnt_addr(cpu, C_HIT + LV_L1D * 4 + rr_cls));
+  }
+  return a;
 }
 
 // A lookup hit entry e in level hit_level.

@@ -17,7 +17,7 @@ import {
 } from "../../mm/memory";
 import { hostmem_exhausted } from "../../lib/hostmem";
 import {
-  tlb_translate, off_translate, tlb_mode, TLB_OFF, t_pfn, t_from_tlb, tlb_fault_invalidate, pt_allows, fp_base, fp_shift, fp_pfn, fp_pmask, fp_kinds,
+  tlb_translate, tlb_read_run, TLB_MODEL, off_translate, tlb_mode, TLB_OFF, t_pfn, t_from_tlb, tlb_fault_invalidate, pt_allows, fp_base, fp_shift, fp_pfn, fp_pmask, fp_kinds,
   fp_hit, fp_flush, fp_invalidate, cnt_inc, cnt_add, cur_cpu, K_READ, K_WRITE, K_FETCH, C_LOADS, C_STORES,
   C_FETCHES, C_FAULTS, C_SPURIOUS, X86_PF_PROT, X86_PF_WRITE, X86_PF_USER, X86_PF_INSTR,
 } from "../tlb_model";
@@ -150,7 +150,15 @@ function exec_command(i: u32): void {
     if (stride == 0) stride = 4096;
     const end = addr + len;
     if (!write) {
+      // a read run with a new page per access goes through the batched walk path
+      const run = tlb_mode == TLB_MODEL && kind == K_READ && stride >= 4096;
       for (let a = addr; a < end; a += stride) {
+        if (run) {
+          const b = tlb_read_run(mm, a, end, stride);
+          n += (b - a) / stride;
+          a = b;
+          if (a >= end) break;
+        }
         sig = access(task, mm, a, kind);
         if (sig != SIG_NONE) break;
         n++;
