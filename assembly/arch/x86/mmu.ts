@@ -149,16 +149,21 @@ function exec_command(i: u32): void {
     kind = write ? K_WRITE : (flags & CMDF_FETCH) != 0 ? K_FETCH : K_READ;
     if (stride == 0) stride = 4096;
     const end = addr + len;
-    if (!write) {
-      // a read run with a new page per access goes through the batched walk path
-      const run = tlb_mode == TLB_MODEL && kind == K_READ && stride >= 4096;
+    if (!write && tlb_mode == TLB_MODEL && kind == K_READ && stride >= 4096) {
+      // a read run with a new page per access: the batched walk path, and the
+      // per-access path where a run stops (its own loop: the fast-path loop below
+      // stays as tight as it was)
       for (let a = addr; a < end; a += stride) {
-        if (run) {
-          const b = tlb_read_run(mm, a, end, stride);
-          n += (b - a) / stride;
-          a = b;
-          if (a >= end) break;
-        }
+        const b = tlb_read_run(mm, a, end, stride);
+        n += (b - a) / stride;
+        a = b;
+        if (a >= end) break;
+        sig = access(task, mm, a, kind);
+        if (sig != SIG_NONE) break;
+        n++;
+      }
+    } else if (!write) {
+      for (let a = addr; a < end; a += stride) {
         sig = access(task, mm, a, kind);
         if (sig != SIG_NONE) break;
         n++;
