@@ -268,8 +268,8 @@ export function tlb_check_now(): f64 {
   return <f64>n;
 }
 
-// Test hook: accesses made by batched read runs (which 0), L1 (1) and L2 (2) hits among them.
-export function debug_tlb_read_runs(which: u32): f64 {
+// Test hook: accesses made by batched runs (which 0), L1 (1) and L2 (2) hits among them.
+export function debug_tlb_runs(which: u32): f64 {
   return <f64>(which == 0 ? rr_accesses : which == 1 ? rr_l1_hits : rr_l2_hits);
 }
 

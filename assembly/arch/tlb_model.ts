@@ -947,17 +947,21 @@ export function tlb_translate(mm: u32, va: u64, kind: u32): u32 {
   return 0;
 }
 
-// --- batched reads: the walk path of a run of pages --------------------------------------
-// tlb_read_run() runs the accesses of a read run (stride >= 4 KiB: a new page each time)
-// exactly as tlb_translate() would, for the configuration of nearly every x86 preset:
-// one L1 and one L2 probe for 4 KiB pages, LRU, PDE walk cache. What changes is only
-// where work is done: the probe, fill and walk-cache records are read once per run,
-// the counters are summed in locals, the PDE walk-cache entry of the current 2 MiB
-// region is known to sit in way 0 (a hit there moves nothing), and the fast-path
-// entry is set once (with a new page each access, no access can hit it meanwhile).
-// Any other case (a smashed entry, a walk-cache miss, a fault) stops the run at that access
-// for tlb_translate() and the fault path. Returns the address where the run stopped.
-// accesses made by runs and L1 hits among them (read by tests: the runs must be exercised)
+// --- batched runs: the walk path of a run of pages ---------------------------------------
+// tlb_read_run() and tlb_write_run() run the accesses of a read or write run (stride >= 4 KiB: a new page each
+// time) exactly as tlb_translate() would, for the configuration of nearly every x86
+// preset: one L1 and one L2 probe for 4 KiB pages, LRU, PDE walk cache. What changes is
+// only where work is done: the probe, fill and walk-cache records are read once per
+// run, the counters are summed in locals, the PDE walk-cache entry of the current 2 MiB
+// region is known to sit in way 0 (a hit there moves nothing), and the fast-path entry
+// is set once (with a new page each access, no access can hit it meanwhile). Any other
+// case (a smashed entry, a walk-cache miss, a fault, a write through a read-only or
+// clean entry) stops the run at that access for tlb_translate() and the fault path.
+// Returns the address where the run stopped. A write run stops after RUN_MAX accesses
+// and leaves the frame of each access in run_pfns, for the caller's stores.
+export const RUN_MAX: u32 = 256;
+export const run_pfns: u32 = <u32>memory.data(RUN_MAX * 4);
+// accesses made by runs, L1 and L2 hits among them (read by tests: runs must be exercised)
 export let rr_accesses: u64 = 0;
 export let rr_l1_hits: u64 = 0;
 export let rr_l2_hits: u64 = 0;
@@ -981,6 +985,14 @@ let rr_cls: u32 = 0;
 }
 
 export function tlb_read_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
+  return tlb_run(mm, a, end, stride, false);
+}
+export function tlb_write_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
+  return tlb_run(mm, a, end, stride, true);
+}
+
+// (inlined into both: `write` is a constant in each copy)
+@inline function tlb_run(mm: u32, a: u64, end: u64, stride: u64, write: bool): u64 {
   t_from_tlb = false;
   const cpu = cur_cpu;
   const c = cpu_rec(cpu);
@@ -997,6 +1009,15 @@ export function tlb_read_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
   const wbase = cpub + load<u32>(pw, A_OFF), wmask = load<u32>(pw, A_SETMASK);
   const pbt = pbtab;
   const easid = <u64>asid << 1 | 1;
+  // a write needs RW at every level (W in the entry) and D in the leaf (D in the entry)
+  const need: u64 = write ? _PAGE_PRESENT | _PAGE_RW : _PAGE_PRESENT;
+  const need_fl: u32 = write ? EF_W | EF_D : 0;
+  const kbit: u32 = write ? 1 << K_WRITE : 1 << K_READ;
+  const set_ad: u64 = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+  if (write) {
+    const lim = a + <u64>RUN_MAX * stride;
+    if (lim > a && lim < end) end = lim;
+  }
   let region: u64 = ~(<u64>0);
   let wset: u32 = 0;
   let wtag: u64 = 0;
@@ -1006,17 +1027,23 @@ export function tlb_read_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
   let fp_live = true;
   rr_pending = false;
   const a0 = a;
+  let out = run_pfns;
   for (; a < end; a += stride) {
-    if (fp_live && ((a ^ fp_base) >> fp_shift) == 0 && (fp_kinds & 1) != 0) { fp_count++; continue; }
+    if (fp_live && ((a ^ fp_base) >> fp_shift) == 0 && (fp_kinds & kbit) != 0) {
+      fp_count++;
+      if (write) { store<u32>(out, fp_pfn + (<u32>(a >> 12) & fp_pmask)); out += 4; }
+      continue;
+    }
     const vpn = a >> 12;
     const tag = (vpn << 14) | easid;
     const set1 = base1 + (((<u32>vpn & mask1) * ways1) << 4);
     let e = find_way(set1, ways1, tag);
     if (e != 0) {
-      // L1 hit (tlb_hit for a read): most recent way, hit counted at the original size
+      // L1 hit (tlb_hit): most recent way, hit counted at the original size
+      const fl = load<u32>(e, 12);
+      if ((fl & need_fl) != need_fl) break;
       if (tlb_check) check_leaf_entry(cpu, e);
       if (e != set1) e = move_front(set1, e);
-      const fl = load<u32>(e, 12);
       rr_cls = shift_class(fl_orig(fl));
       cnt_inc(cpu, C_HIT + LV_L1D * 4 + rr_cls);
       rr_pfn = load<u32>(e, 8);
@@ -1025,6 +1052,7 @@ export function tlb_read_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
       rr_pending = true;
       fp_live = false;
       l1hits++;
+      if (write) { store<u32>(out, rr_pfn); out += 4; }
       continue;
     }
     const set2 = base2 + (((<u32>vpn & mask2) * ways2) << 4);
@@ -1032,7 +1060,7 @@ export function tlb_read_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
     if (e != 0) {
       // L2 hit (tlb_hit): L1 refilled with the entry (a smashed piece: tlb_translate)
       const fl = load<u32>(e, 12);
-      if ((fl & EF_FRACT) != 0) break;
+      if ((fl & EF_FRACT) != 0 || (fl & need_fl) != need_fl) break;
       if (tlb_check) check_leaf_entry(cpu, e);
       if (e != set2) e = move_front(set2, e);
       const pfn = load<u32>(e, 8);
@@ -1049,6 +1077,7 @@ export function tlb_read_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
       rr_pending = true;
       fp_live = false;
       l2hits++;
+      if (write) { store<u32>(out, pfn); out += 4; }
       continue;
     }
     // the walk: the PDE walk-cache entry of this 2 MiB region in way 0
@@ -1059,15 +1088,17 @@ export function tlb_read_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
       wtag = (r << 14) | easid;
     }
     if (load<u64>(wset) != wtag) break;
-    if (tlb_check) check_pwc_entry(cpu, mm, wset, 0);
     const wfl = load<u32>(wset, 12);
+    if (write && (wfl & EF_W) == 0) break;
+    if (tlb_check) check_pwc_entry(cpu, mm, wset, 0);
     const pte = entry_host_pb(pbt, load<u32>(wset, 8), <u32>vpn & 511);
     const x = load<u64>(pte);
-    if ((x & _PAGE_PRESENT) == 0) break;
-    if ((x & _PAGE_ACCESSED) == 0) store<u64>(pte, x | _PAGE_ACCESSED);
+    if ((x & need) != need) break;
+    const ne = x | set_ad;
+    if (ne != x) store<u64>(pte, ne);
     const pfn = <u32>((x & PTE_PFN_MASK) >> 12);
     const fl = ((wfl & EF_W) != 0 && (x & _PAGE_RW) != 0 ? EF_W : 0) |
-      ((wfl & EF_NX) != 0 || (x & _PAGE_NX) != 0 ? EF_NX : 0) | ((x & _PAGE_DIRTY) != 0 ? EF_D : 0);
+      ((wfl & EF_NX) != 0 || (x & _PAGE_NX) != 0 ? EF_NX : 0) | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0);
     // fill L2 then L1 (fill_from_walk)
     shift_ways(set2, ways2 - 1);
     store<u64>(set2, tag);
@@ -1084,6 +1115,7 @@ export function tlb_read_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
     rr_va = a;
     rr_pending = true;
     fp_live = false;
+    if (write) { store<u32>(out, pfn); out += 4; }
   }
   rr_accesses += (a - a0) / stride;
   rr_l1_hits += l1hits;

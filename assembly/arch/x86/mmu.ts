@@ -17,7 +17,7 @@ import {
 } from "../../mm/memory";
 import { hostmem_exhausted } from "../../lib/hostmem";
 import {
-  tlb_translate, tlb_read_run, TLB_MODEL, off_translate, tlb_mode, TLB_OFF, t_pfn, t_from_tlb, tlb_fault_invalidate, pt_allows, fp_base, fp_shift, fp_pfn, fp_pmask, fp_kinds,
+  tlb_translate, tlb_read_run, tlb_write_run, run_pfns, RUN_MAX, TLB_MODEL, off_translate, tlb_mode, TLB_OFF, t_pfn, t_from_tlb, tlb_fault_invalidate, pt_allows, fp_base, fp_shift, fp_pfn, fp_pmask, fp_kinds,
   fp_hit, fp_flush, fp_invalidate, cnt_inc, cnt_add, cur_cpu, K_READ, K_WRITE, K_FETCH, C_LOADS, C_STORES,
   C_FETCHES, C_FAULTS, C_SPURIOUS, X86_PF_PROT, X86_PF_WRITE, X86_PF_USER, X86_PF_INSTR,
 } from "../tlb_model";
@@ -96,6 +96,14 @@ function translate_faulting(task: u32, mm: u32, addr: u64, kind: u32, r: u32): i
   return translate_faulting(task, mm, a, kind, r);
 }
 
+// The byte a fill or write touch stores at a (frame pfn): the data, or in metadata
+// mode the page's "may be nonzero" mark.
+@inline function touch_store(op: u32, a: u64, base: u64, arg: u32, pfn: u32): void {
+  const v = op == OP_FILL ? arg : pattern(a - base, arg);
+  if (data_mode) store<u8>(pfn_to_host(pfn) + (<u32>a & 4095), <u8>v);
+  else if (v != 0) page_mark_nonzero(pfn);
+}
+
 // splitmix64: the random stream of OP_RANDOM
 @inline function splitmix(x: u64): u64 {
   let z = x;
@@ -168,14 +176,32 @@ function exec_command(i: u32): void {
         if (sig != SIG_NONE) break;
         n++;
       }
+    } else if (tlb_mode == TLB_MODEL && stride >= 4096) {
+      // a write run: batches of translations, then their stores (a store changes no
+      // translation; a fault, which could, ends a batch)
+      for (let a = addr; a < end; ) {
+        const b = tlb_write_run(mm, a, end, stride);
+        const k = <u32>((b - a) / stride);
+        for (let i: u32 = 0; i < k; i++) {
+          const x = a + <u64>i * stride;
+          touch_store(op, x, base, arg, load<u32>(run_pfns + (i << 2)));
+        }
+        n += k;
+        a = b;
+        if (a >= end) break;
+        if (k == RUN_MAX) continue;
+        sig = access(task, mm, a, K_WRITE);
+        if (sig != SIG_NONE) break;
+        n++;
+        touch_store(op, a, base, arg, walk_pfn);
+        a += stride;
+      }
     } else {
       for (let a = addr; a < end; a += stride) {
         sig = access(task, mm, a, K_WRITE);
         if (sig != SIG_NONE) break;
         n++;
-        const v = op == OP_FILL ? arg : pattern(a - base, arg);
-        if (data_mode) store<u8>(pfn_to_host(walk_pfn) + (<u32>a & 4095), <u8>v);
-        else if (v != 0) page_mark_nonzero(walk_pfn);
+        touch_store(op, a, base, arg, walk_pfn);
       }
     }
   } else if (op == OP_RANDOM) {
