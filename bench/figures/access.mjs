@@ -68,6 +68,10 @@ export async function accessWalkModel(ctx) {
     const keys = ['loads', 'l1d_hits', 'l1d_misses', 'l2_hits', 'l2_misses', 'walks', 'walk_refs', 'pwc_hit_pde', 'pwc_hit_pdpte', 'pwc_hit_pml4e', 'walk_faults'];
     detail.tlb_stats_per_call = Object.fromEntries(keys.filter((k) => k in after).map((k) => [k, after[k] - (before[k] ?? 0)]));
     detail.tlb_stats = after;
+    // the figure is the walk path only if every access walked
+    if (detail.tlb_stats_per_call.walks !== pages) {
+      throw new Error(`access_walk_model: ${detail.tlb_stats_per_call.walks} walks for ${pages} accesses (not the walk path)`);
+    }
   }
   return { value: r.perSecond, detail };
 }
