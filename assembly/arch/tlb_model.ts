@@ -409,7 +409,7 @@ function invalidate_fractured(cpub: u32, a: u32, va: u64, asid: u32): void {
 // Per CPU and level, the probes a lookup makes: one per (array, page size) the CPU may
 // hold, in array order then size order (the order of a hardware lookup's priority),
 // rebuilt when an array gains a size or is flushed. 16 bytes each: set base u32, set
-// mask u32 (0xffffffff: sets not a power of two, see P_SETS), ways u8, shift u8,
+// mask u32 (0xffffffff: sets not a power of two, index modulo sets), ways u8, shift u8,
 // array u8, kind u8, sets u32.
 const PLAN_MAX: u32 = 8;
 const PLAN_STALE: u32 = 0xff;
@@ -948,9 +948,9 @@ export function tlb_translate(mm: u32, va: u64, kind: u32): u32 {
 }
 
 // --- batched runs: the walk path of a run of pages ---------------------------------------
-// tlb_read_run() and tlb_write_run() run the accesses of a read or write run (stride >= 4 KiB: a new page each
-// time) exactly as tlb_translate() would, for the configuration of nearly every x86
-// preset: one L1 and one L2 probe for 4 KiB pages, LRU, PDE walk cache. What changes is
+// tlb_read_run() and tlb_write_run() run the accesses of a read or write run (stride
+// >= 4 KiB: a new page each time) exactly as tlb_translate() would, for the
+// configuration of nearly every x86 preset: one L1 and one L2 probe for 4 KiB pages, LRU, PDE walk cache. What changes is
 // only where work is done: the probe, fill and walk-cache records are read once per
 // run, the counters are summed in locals, the PDE walk-cache entry of the current 2 MiB
 // region is known to sit in way 0 (a hit there moves nothing), and the fast-path entry
