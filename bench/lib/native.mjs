@@ -37,7 +37,7 @@ export function buildNative(log) {
     return { ok: false, reason: `no C compiler found (tried '${process.env.CC || 'cc'}'): native baselines are skipped; install gcc or clang, or set CC` };
   }
   mkdirSync(BIN_DIR, { recursive: true });
-  const header = statSync(join(NATIVE_DIR, 'common.h')).mtimeMs;
+  const header = Math.max(...readdirSync(NATIVE_DIR).filter((f) => f.endsWith('.h')).map((f) => statSync(join(NATIVE_DIR, f)).mtimeMs));
   const built = [];
   for (const file of readdirSync(NATIVE_DIR).filter((f) => f.endsWith('.c')).sort()) {
     const name = file.slice(0, -2);

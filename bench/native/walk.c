@@ -12,37 +12,9 @@
  * usage: walk [pages=262144] [reps=15]
  * prints {"accesses_per_s", "ns_per_access", "loop_ns_per_access", "unrolled_ns_per_access", ...}
  */
-#include "common.h"
+#include "pgtable.h"
 
-#define PB_SIZE 32u
-#define PB_DATA 0u
-#define _PAGE_PRESENT 0x1ull
-#define _PAGE_RW 0x2ull
-#define _PAGE_USER 0x4ull
-#define _PAGE_ACCESSED 0x20ull
-#define _PAGE_DIRTY 0x40ull
-#define _PAGE_PSE 0x80ull
-#define _PAGE_NX (1ull << 63)
-#define PTE_PFN_MASK 0x000ffffffffff000ull
-#define _PAGE_TABLE (_PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY)
-#define X86_PF_PROT 1u
-#define X86_PF_WRITE 2u
-#define X86_PF_USER 4u
-#define MM_PGD 0u
-#define MM_LEVELS 92u
-
-static uint8_t *mem; /* the "linear memory" */
-static uint32_t pbtab; /* offset of the pageblock table in mem */
 static uint32_t walk_pfn, walk_level, walk_refs;
-
-#define LOAD32(off) (*(uint32_t *)(mem + (off)))
-#define LOAD64(off) (*(uint64_t *)(mem + (off)))
-#define STORE32(off, v) (*(uint32_t *)(mem + (off)) = (v))
-#define STORE64(off, v) (*(uint64_t *)(mem + (off)) = (v))
-
-static inline uint32_t entry_host(uint32_t table_pfn, uint32_t idx) {
-  return LOAD32(pbtab + (table_pfn >> 9) * PB_SIZE + PB_DATA) + ((table_pfn & 511) << 12) + (idx << 3);
-}
 
 /* One hardware walk: 0 (walk_pfn set) or an x86 page-fault error code | 0x100. */
 static uint32_t hw_walk(uint32_t mm, uint64_t addr, int write) {
@@ -97,50 +69,12 @@ static uint32_t hw_walk4_read(uint32_t mm, uint64_t addr) {
   return 0;
 }
 
-/* Page-table frames come from their own pageblocks (the core allocates them
- * MIGRATE_UNMOVABLE); user frames from others. */
-static uint32_t next_table_pfn;
-static uint32_t table_alloc(void) { return next_table_pfn++; }
-
-static void set_entry(uint32_t table, uint32_t idx, uint64_t e) { STORE64(entry_host(table, idx), e); }
-static uint64_t get_entry(uint32_t table, uint32_t idx) { return LOAD64(entry_host(table, idx)); }
-
 int main(int argc, char **argv) {
   const long pages = arg_long(argc, argv, 1, 262144);
   const int reps = (int)arg_long(argc, argv, 2, 15);
-  const size_t tables_needed = (size_t)pages / 512 + 8;
-  const uint32_t table_pbs = (uint32_t)((tables_needed + 511) / 512);
-  /* layout: [0, 4 MiB) control (mm record at 0x1000), pbtab at 4 MiB, backing chunks after */
-  const size_t pbtab_off = 4u << 20;
-  const size_t chunks_off = pbtab_off + (2u << 20);
-  const size_t size = chunks_off + (size_t)table_pbs * (2u << 20);
-  mem = aligned_alloc(2u << 20, size);
-  if (!mem) { fprintf(stderr, "walk: out of memory\n"); return 1; }
-  memset(mem, 0, size);
-  pbtab = (uint32_t)pbtab_off;
-  /* table pageblocks start at pageblock 2 (0 is reserved, like the core's) */
-  for (uint32_t i = 0; i < table_pbs; i++)
-    STORE32(pbtab + (2 + i) * PB_SIZE + PB_DATA, (uint32_t)(chunks_off + (size_t)i * (2u << 20)));
-  next_table_pfn = 2 * 512;
-  const uint32_t user_pfn0 = (2 + table_pbs + 2) * 512; /* user pages: no backing needed (metadata mode) */
-
-  const uint32_t mm = 0x1000;
-  const uint32_t pgd = table_alloc();
-  STORE32(mm + MM_PGD, pgd);
-  STORE32(mm + MM_LEVELS, 4);
-  const uint64_t start = 0x7f0000000000ull; /* 1 GiB aligned, as the core's mmap places it */
-  const uint64_t prot = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_NX | _PAGE_RW | _PAGE_DIRTY | (1ull << 11);
-  for (long i = 0; i < pages; i++) {
-    const uint64_t a = start + ((uint64_t)i << 12);
-    uint32_t t = pgd;
-    for (uint32_t shift = 39; shift > 12; shift -= 9) {
-      const uint32_t idx = (uint32_t)(a >> shift) & 511;
-      uint64_t e = get_entry(t, idx);
-      if (e == 0) { e = ((uint64_t)table_alloc() << 12) | _PAGE_TABLE; set_entry(t, idx, e); }
-      t = (uint32_t)((e & PTE_PFN_MASK) >> 12);
-    }
-    set_entry(t, (uint32_t)(a >> 12) & 511, ((uint64_t)(user_pfn0 + (uint32_t)i) << 12) | prot);
-  }
+  if (!pgt_build(pages)) { fprintf(stderr, "walk: out of memory\n"); return 1; }
+  const uint32_t mm = PGT_MM; /* a constant: the walks' mm record address folds */
+  const uint64_t start = PGT_START;
 
   /* Both walkers, interleaved so that they share the machine's noise. */
   double *ns_loop = calloc((size_t)reps, sizeof(double)), *ns_unrolled = calloc((size_t)reps, sizeof(double));
