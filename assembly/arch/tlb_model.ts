@@ -291,6 +291,18 @@ let rng_state: u64 = 0x9e3779b97f4a7c15;
   }
 }
 
+@inline function put_entry(e: u32, tag: u64, pfn: u32, fl: u32): void {
+  store<u64>(e, tag);
+  store<u32>(e, pfn, 8);
+  store<u32>(e, fl, 12);
+}
+
+// A fill of an LRU or FIFO set: the new entry in way 0, the last way dropped.
+@inline function fill_front(set: u32, ways: u32, tag: u64, pfn: u32, fl: u32): void {
+  shift_ways(set, ways - 1);
+  put_entry(set, tag, pfn, fl);
+}
+
 @inline function move_front(set: u32, e: u32): u32 {
   const x = v128.load(e);
   shift_ways(set, (e - set) >> 4);
@@ -550,12 +562,10 @@ function compute_fill_targets(): void {
     while (w < ways && (load<u64>(set + (w << 4)) & 1) != 0) w++;
     if (w == ways) w = <u32>(rng_next() % <u64>ways);
     e = set + (w << 4);
+    put_entry(e, mktag(va, es, asid), epfn, efl);
   } else {
-    shift_ways(set, ways - 1);
+    fill_front(set, ways, mktag(va, es, asid), epfn, efl);
   }
-  store<u64>(e, mktag(va, es, asid));
-  store<u32>(e, epfn, 8);
-  store<u32>(e, efl, 12);
   const i = <u32>load<u8>(f, 10);
   const pm = pmask(cpu, i);
   const pmv = load<u32>(pm);
@@ -592,10 +602,7 @@ function pwc_insert(cpub: u32, i: u32, va: u64, asid: u32, table: u32, fl: u32):
   if (ways == 0) return;
   const s = pwc_shift(i);
   const set = cpub + load<u32>(a, A_OFF) + ((set_index(a, va >> s) * ways) << 4);
-  shift_ways(set, ways - 1);
-  store<u64>(set, pwc_tag(va, s, asid));
-  store<u32>(set, table, 8);
-  store<u32>(set, fl, 12);
+  fill_front(set, ways, pwc_tag(va, s, asid), table, fl);
 }
 
 // Drop walk-cache entries of asid (0xffffffff: all); va_only: only those covering va
@@ -1067,10 +1074,7 @@ export function tlb_write_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
       rr_cls = shift_class(fl_orig(fl));
       cnt_inc(cpu, C_HIT + LV_L2 * 4 + rr_cls);
       cnt_inc(cpu, C_MISS + LV_L1D * 4 + rr_cls);
-      shift_ways(set1, ways1 - 1);
-      store<u64>(set1, tag);
-      store<u32>(set1, pfn, 8);
-      store<u32>(set1, fl, 12);
+      fill_front(set1, ways1, tag, pfn, fl);
       rr_pfn = pfn;
       rr_fl = fl;
       rr_va = a;
@@ -1100,14 +1104,8 @@ export function tlb_write_run(mm: u32, a: u64, end: u64, stride: u64): u64 {
     const fl = ((wfl & EF_W) != 0 && (x & _PAGE_RW) != 0 ? EF_W : 0) |
       ((wfl & EF_NX) != 0 || (x & _PAGE_NX) != 0 ? EF_NX : 0) | ((ne & _PAGE_DIRTY) != 0 ? EF_D : 0);
     // fill L2 then L1 (fill_from_walk)
-    shift_ways(set2, ways2 - 1);
-    store<u64>(set2, tag);
-    store<u32>(set2, pfn, 8);
-    store<u32>(set2, fl, 12);
-    shift_ways(set1, ways1 - 1);
-    store<u64>(set1, tag);
-    store<u32>(set1, pfn, 8);
-    store<u32>(set1, fl, 12);
+    fill_front(set2, ways2, tag, pfn, fl);
+    fill_front(set1, ways1, tag, pfn, fl);
     walks++;
     rr_pfn = pfn;
     rr_fl = fl;
