@@ -65,16 +65,18 @@ export const TL_MAPCOUNT_SHIFT: u32 = 7;
 
 // Frame entry address, creating the pageblock's frame array if needed
 // (pageblocks of large folios get one when a page first needs its own state).
-export function frame_ptr_alloc(pfn: u32): u32 {
+// Inline when the array exists (the fault path's case), a call to create it.
+@inline export function frame_ptr_alloc(pfn: u32): u32 {
+  const fr = load<u32>(pb_rec(pfn >> PAGEBLOCK_ORDER) + PB_FRAMES);
+  return fr != 0 ? fr + ((pfn & 511) << 2) : frame_ptr_create(pfn);
+}
+function frame_ptr_create(pfn: u32): u32 {
   const pb = pfn >> PAGEBLOCK_ORDER;
-  let fr = load<u32>(pb_rec(pb) + PB_FRAMES);
-  if (fr == 0) {
-    fr = pb_frames_get(pb);
-    if (fr == 0) return 0;
-    // a pageblock inside a large folio: describe every frame as a tail page
-    const f = load<u32>(pb_rec(pb) + PB_FOLIO);
-    if (f != 0) init_tail_frames(f, pb, fr);
-  }
+  const fr = pb_frames_get(pb);
+  if (fr == 0) return 0;
+  // a pageblock inside a large folio: describe every frame as a tail page
+  const f = load<u32>(pb_rec(pb) + PB_FOLIO);
+  if (f != 0) init_tail_frames(f, pb, fr);
   return fr + ((pfn & 511) << 2);
 }
 
@@ -455,8 +457,7 @@ function folio_attach(f: u32, pfn: u32, order: u32): bool {
     store<u8>(f, <u8>order, T.F_ORDER);
     return true;
   }
-  const fr = load<u32>(pb_rec(pfn >> PAGEBLOCK_ORDER) + PB_FRAMES); // a broken pageblock has its array
-  const p = fr != 0 ? fr + ((pfn & 511) << 2) : frame_ptr_alloc(pfn);
+  const p = frame_ptr_alloc(pfn);
   if (p == 0) return false;
   const e = (FT_TAIL << 28) | order;
   const n: u32 = <u32>1 << order;
