@@ -224,20 +224,29 @@ function br_find(br: u32, k: u32): u32 {
 }
 
 // Put a free block of order k < 9 into its broken pageblock's bitmap.
-function br_add_free(pb: u32, k: u32, i: u32): void {
-  const br = load<u32>(pb_rec(pb) + PB_BUDDY);
+// Block i of order k of broken pageblock pb (buddy record br, lists of mt) becomes
+// free / taken: its bit, the order's count, and the pageblock on or off that list.
+@inline function br_give(br: u32, mt: u32, pb: u32, k: u32, i: u32): void {
   br_set(br, k, i);
   const c = load<u16>(br + BR_NFREE + 2 * k);
   store<u16>(br + BR_NFREE + 2 * k, c + 1);
-  if (c == 0) br_list_add(load<u8>(pb_rec(pb) + PB_MT), k, pb, br);
+  if (c == 0) br_list_add(mt, k, pb, br);
 }
-
-function br_del_free(pb: u32, k: u32, i: u32): void {
-  const br = load<u32>(pb_rec(pb) + PB_BUDDY);
+@inline function br_take(br: u32, mt: u32, k: u32, i: u32): void {
   br_clear(br, k, i);
   const c = load<u16>(br + BR_NFREE + 2 * k);
   store<u16>(br + BR_NFREE + 2 * k, c - 1);
-  if (c == 1) br_list_del(load<u8>(pb_rec(pb) + PB_MT), k, br);
+  if (c == 1) br_list_del(mt, k, br);
+}
+
+function br_add_free(pb: u32, k: u32, i: u32): void {
+  const r = pb_rec(pb);
+  br_give(load<u32>(r + PB_BUDDY), load<u8>(r + PB_MT), pb, k, i);
+}
+
+function br_del_free(pb: u32, k: u32, i: u32): void {
+  const r = pb_rec(pb);
+  br_take(load<u32>(r + PB_BUDDY), load<u8>(r + PB_MT), k, i);
 }
 
 // A pageblock allocated as a whole (part of an order >= 9 folio) that is now
@@ -438,17 +447,11 @@ function rmqueue_smallest(order: u32, mt: u32): u32 {
       const br = load<u32>(r + PB_BUDDY);
       const i = br_find(br, k);
       const pfn = (pb << PAGEBLOCK_ORDER) + (i << k);
-      br_clear(br, k, i);
-      let c = load<u16>(br + BR_NFREE + 2 * k);
-      store<u16>(br + BR_NFREE + 2 * k, c - 1);
-      if (c == 1) br_list_del(mt, k, br);
+      br_take(br, mt, k, i);
       // expand(): the upper halves become free blocks of orders k-1 .. order
       for (let high = k; high > order;) {
         high--;
-        br_set(br, high, ((pfn & 511) >> high) | 1);
-        c = load<u16>(br + BR_NFREE + 2 * high);
-        store<u16>(br + BR_NFREE + 2 * high, c + 1);
-        if (c == 0) br_list_add(mt, high, pb, br);
+        br_give(br, mt, pb, high, ((pfn & 511) >> high) | 1);
       }
       store<u32>(r + PB_NFREE, load<u32>(r + PB_NFREE) - (1 << order));
       return pfn | 0x80000000;
