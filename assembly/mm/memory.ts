@@ -113,9 +113,12 @@ export let vmf_orig_pte: u64 = 0;
   return entry_ptr(table_of(e), addr, 21);
 }
 
+// pte_alloc(): the pmd_none() check inline (the macro), the allocation out of line.
+@inline export function pte_alloc(mm: u32, pmdp: u32): bool {
+  return load<u64>(pmdp) != 0 || __pte_alloc(mm, pmdp);
+}
 // __pte_alloc(): populate an empty PMD entry with a new PTE table (false on OOM)
-export function pte_alloc(mm: u32, pmdp: u32): bool {
-  if (load<u64>(pmdp) != 0) return true;
+export function __pte_alloc(mm: u32, pmdp: u32): bool {
   const t = pgtable_alloc(PT_LEVEL_PTE);
   if (t == 0) return false;
   mm_inc_nr_ptes(mm);
@@ -251,7 +254,7 @@ export function alloc_anon_folio(vma: u32, addr: u64, ptes: u32): u32 {
 export function do_anonymous_page(vma: u32): u32 {
   const mm = load<u32>(vma + T.V_MM);
   if (load<u64>(vma + T.V_FLAGS) & T.VM_SHARED) return VM_FAULT_SIGBUS;
-  if (load<u64>(vmf_pmd) == 0 && !pte_alloc(mm, vmf_pmd)) return VM_FAULT_OOM; // pte_alloc(): pmd_none() inline
+  if (!pte_alloc(mm, vmf_pmd)) return VM_FAULT_OOM;
   const ptes = table_host(table_of(load<u64>(vmf_pmd)));
   const prot = load<u64>(vma + T.V_PROT);
   if ((vmf_flags & FAULT_FLAG_WRITE) == 0) {

@@ -365,7 +365,7 @@ function filemap_map_pages(vma: u32, from_pte: u32, to_pte: u32): bool {
       if (load<u64>(vmf_pmd) == 0 && f != 0 && load<u8>(f, T.F_ORDER) == PMD_ORDER) {
         if (do_set_pmd(vma, f, false) == 0) return true;
       }
-      if (load<u64>(vmf_pmd) == 0 && !pte_alloc(mm, vmf_pmd)) return false;
+      if (!pte_alloc(mm, vmf_pmd)) return false;
       if (pmd_trans_huge(load<u64>(vmf_pmd))) return true;
     }
     if (f != 0) {
@@ -446,7 +446,7 @@ export function shmem_do_fault(vma: u32): u32 {
   copy_page_contents(npfn, src);
   page_copy_nonzero(npfn, src);
   const mm = load<u32>(vma + T.V_MM);
-  if (load<u64>(vmf_pmd) == 0 && !pte_alloc(mm, vmf_pmd)) { folio_put(0, npfn); return VM_FAULT_OOM; }
+  if (!pte_alloc(mm, vmf_pmd)) { folio_put(0, npfn); return VM_FAULT_OOM; }
   const addr = vmf_address & ~(<u64>4095);
   const ptep = ptep_of(addr);
   if (load<u64>(ptep) != 0) { folio_put(0, npfn); return 0; }
